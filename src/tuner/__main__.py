@@ -1,0 +1,38 @@
+"""``python -m tuner +experiment=<name>``: compose the config, run the study."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+import tuner  # noqa: F401 - quiets TensorFlow before anything imports it
+from tuner.config import CONF_DIR
+from tuner.errors import TunerError
+
+log = logging.getLogger("tuner")
+
+
+def task_overrides() -> list[str]:
+    """The overrides this invocation was given on the command line."""
+    return list(HydraConfig.get().overrides.task)
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    from tuner.run import run_study
+
+    try:
+        best = run_study(cfg, task_overrides())
+    except TunerError as err:
+        log.error("%s", err)
+        sys.exit(2)
+    log.info("best %s: %s", cfg.search.metric, best)
+    return best
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Keras models built from a plain dict of hyperparameters (no Optuna here).
+
+Example::
+
+    model = build_model({"arch": "mlp", "width": 50, "depth": 1, "dropout": 0.0,
+                         "activation": "relu", "initializer": "he_normal"}, (28, 28, 1), 10)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import keras
+from keras import layers
+
+SMALL_NORMAL_STDDEV = 0.01
+
+
+def build_model(hp: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
+    """An MLP or a CNN, by ``hp["arch"]``, ending in a softmax over ``n_classes``."""
+    inputs = keras.Input(shape=input_shape)
+    if hp["arch"] == "cnn":
+        x = _conv_blocks(inputs, hp)
+    elif hp["arch"] == "mlp":
+        x = layers.Flatten()(inputs)
+        for _ in range(hp["depth"]):
+            x = _dense(x, hp)
+    else:
+        raise ValueError(f"unknown arch {hp['arch']!r}")
+    outputs = layers.Dense(n_classes, activation="softmax", kernel_initializer=initializer(hp["initializer"]))(x)
+    return keras.Model(inputs, outputs, name=f"{hp['arch']}")
+
+
+def _dense(x: Any, hp: Mapping[str, Any]) -> Any:
+    x = layers.Dense(hp["width"], activation=hp["activation"], kernel_initializer=initializer(hp["initializer"]))(x)
+    if hp["dropout"] > 0:
+        x = layers.Dropout(hp["dropout"])(x)
+    return x
+
+
+def _conv_blocks(x: Any, hp: Mapping[str, Any]) -> Any:
+    pool = layers.MaxPooling2D if hp["pooling"] == "max" else layers.AveragePooling2D
+    for _ in range(hp["depth"]):
+        x = layers.Conv2D(
+            hp["filters"], hp["kernel_size"], padding=hp["padding"],
+            kernel_initializer=initializer(hp["initializer"]), use_bias=not hp["batch_norm"],
+        )(x)
+        if hp["batch_norm"]:
+            x = layers.BatchNormalization()(x)
+        x = layers.Activation(hp["activation"])(x)
+        x = pool(pool_size=2)(x)
+    x = layers.Flatten()(x)
+    return _dense(x, hp)
+
+
+def initializer(name: str) -> keras.initializers.Initializer:
+    """A Keras initializer by the name the search space uses (``random_normal`` is N(0, 0.01²))."""
+    if name == "random_normal":
+        return keras.initializers.RandomNormal(stddev=SMALL_NORMAL_STDDEV)
+    return keras.initializers.get(name)
+
+
+def build_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    """An optimizer by the name the search space uses (``sgd_momentum``/``sgd_nesterov``: momentum 0.9)."""
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate)
+    if name in ("sgd_momentum", "sgd_nesterov"):
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=name == "sgd_nesterov")
+    optimizers = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam,
+                  "adamw": keras.optimizers.AdamW, "nadam": keras.optimizers.Nadam}
+    if name not in optimizers:
+        raise ValueError(f"unknown optimizer {name!r}")
+    return optimizers[name](learning_rate)
+
+
+def new_session(seed: int) -> None:
+    """Start a trial from a clean Keras session, seeded (Python, NumPy and backend)."""
+    keras.backend.clear_session(free_memory=True)
+    keras.utils.set_random_seed(seed)

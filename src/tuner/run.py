@@ -1,0 +1,256 @@
+"""Wires the stages together: config -> space -> trial -> model -> train -> track.
+
+``run_study(cfg)`` is what ``python -m tuner`` calls; tests call it directly.
+
+Example::
+
+    from tuner.config import compose
+    best = run_study(compose(["+experiment=digits_cnn", "search.n_trials=2"]))
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from tuner.config import experiment_dir, override_line, to_yaml, validate
+from tuner.data import Dataset, check_source, load_dataset
+from tuner.errors import ConfigError, TrialFailed, TunerError
+from tuner.space import Param, parse_space
+from tuner.study import best_completed, finished_count, leaderboard, open_study
+from tuner.track import Tracker
+from tuner.trial import sample, trial_seed
+
+log = logging.getLogger(__name__)
+PARENT_ATTR = "mlflow_parent_run_id"
+ENQUEUED_ATTR = "enqueued"
+
+
+@dataclass
+class Context:
+    """What every trial of one invocation shares."""
+
+    cfg: DictConfig
+    space: dict[str, Param]
+    data: Dataset
+    tracker: Tracker
+    parent_id: str
+    overrides: list[str] = field(default_factory=list)
+
+
+def prepare(cfg: DictConfig) -> tuple[dict[str, Param], Any, Any]:
+    """Every check that needs no data: values, space, task, sampler and pruner."""
+    validate(cfg)
+    space = parse_space(cfg.search.space)
+    check_source(cfg.data.name, cfg.data.source)
+    try:
+        sampler = instantiate(cfg.sampler)
+        pruner = instantiate(cfg.pruner)
+    except Exception as err:  # noqa: BLE001 - Hydra wraps any constructor error
+        raise ConfigError(f"cannot build sampler/pruner: {err}") from err
+    return space, sampler, pruner
+
+
+def run_study(cfg: DictConfig, overrides: list[str] | None = None) -> float | None:
+    """Run (or resume) the experiment's study to its budget; returns the best value so far."""
+    space, sampler, pruner = prepare(cfg)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(cfg, sampler, pruner)
+    data = load_dataset(cfg.data, cfg.seed)
+    tracker = Tracker(cfg.tracking.uri, cfg.name)
+    parent_id = tracker.open_parent(study.user_attrs.get(PARENT_ATTR), f"study-{cfg.name}",
+                                    tags={"tuner.study": cfg.name, "tuner.kind": "study"})
+    study.set_user_attr(PARENT_ATTR, parent_id)
+    ctx = Context(cfg, space, data, tracker, parent_id, list(overrides or []))
+    _enqueue(study, cfg)
+    status = "FAILED"
+    try:
+        _optimize(study, ctx)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        summarize(study, ctx.cfg, tracker, parent_id)
+        tracker.close_parent(parent_id, status)
+    best = best_completed(study)
+    return best[0].value if best else None
+
+
+def _enqueue(study: optuna.Study, cfg: DictConfig) -> None:
+    """Enqueue ``search.enqueue`` once per study (a rerun does not enqueue them again)."""
+    items = list(cfg.search.enqueue)
+    done = int(study.user_attrs.get(ENQUEUED_ATTR, 0))
+    for params in items[done:]:
+        study.enqueue_trial(dict(params), skip_if_exists=True)
+    if len(items) > done:
+        study.set_user_attr(ENQUEUED_ATTR, len(items))
+
+
+def _optimize(study: optuna.Study, ctx: Context) -> None:
+    budget = ctx.cfg.search.n_trials
+    done = finished_count(study)
+    if done >= budget:
+        log.info("study %s already has %d finished trials (search.n_trials=%d): nothing to run", ctx.cfg.name, done, budget)
+        return
+    bar = tqdm(total=budget, initial=done, desc=ctx.cfg.name, unit="trial", dynamic_ncols=True)
+    failures = _FailureGuard(ctx.cfg.search.max_failures)
+
+    def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        failures(study, trial)
+        if trial.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
+            bar.update(1)
+        best = best_completed(study)
+        if best:
+            bar.set_postfix({ctx.cfg.search.metric: f"{best[0].value:.4f}"})
+        if finished_count(study) >= budget:
+            study.stop()
+
+    try:
+        study.optimize(make_objective(ctx), n_trials=None, timeout=ctx.cfg.search.timeout,
+                       catch=(TrialFailed,), callbacks=[after_trial], gc_after_trial=True)
+    finally:
+        bar.close()
+    failures.raise_if_tripped()
+
+
+class _FailureGuard:
+    """Stops the study after ``limit`` failed trials in a row: a broken setup should not spin forever."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.in_a_row, self.last_reason = limit, 0, ""
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state != optuna.trial.TrialState.FAIL:
+            self.in_a_row = 0
+            return
+        self.in_a_row += 1
+        self.last_reason = str(trial.user_attrs.get("fail_reason", "unknown"))
+        if self.in_a_row >= self.limit:
+            study.stop()
+
+    def raise_if_tripped(self) -> None:
+        if self.in_a_row >= self.limit:
+            raise TunerError(
+                f"{self.in_a_row} trials failed in a row (search.max_failures={self.limit}); last reason: "
+                f"{self.last_reason}. Fix the space or raise search.max_failures."
+            )
+
+
+def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float]:
+    """The objective for ``study.optimize``; also callable with ``optuna.trial.FixedTrial``."""
+    from tuner.model import build_model, new_session
+    from tuner.train import save, train
+
+    metric = ctx.cfg.search.metric
+
+    def objective(trial: optuna.trial.BaseTrial) -> float:
+        hp = sample(trial, ctx.space)
+        seed = ctx.cfg.search.trial_seed
+        seed = int(seed) if seed is not None else trial_seed(ctx.cfg.seed, trial.number)
+        trial.set_user_attr("hparams", hp)
+        trial.set_user_attr("seed", seed)
+        run_id = ctx.tracker.start_trial(
+            ctx.parent_id, trial.number, {**hp, "seed": seed},
+            {"tuner.seed": str(seed), "tuner.replay": replay_command(ctx, trial.number, hp, seed),
+             "mlflow.note.content": f"Replay: `{replay_command(ctx, trial.number, hp, seed)}`"},
+        )
+        trial.set_user_attr("mlflow_run_id", run_id)
+        state, reason, figures, model_path = "FAIL", "", {}, None
+        start = time.perf_counter()
+        tmp = tempfile.TemporaryDirectory(prefix="tuner-trial-")
+        try:
+            new_session(seed)
+            model = build_model(hp, ctx.data.input_shape, ctx.data.n_classes)
+            figures["n_params"] = model.count_params()
+            trial.set_user_attr("n_params", figures["n_params"])
+
+            def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+                ctx.tracker.log_epoch(run_id, epoch, logs)
+                if metric not in logs:
+                    raise TrialFailed(f"metric {metric!r} missing from Keras logs {sorted(logs)}")
+                trial.report(logs[metric], epoch)
+                figures["epochs_run"] = epoch + 1
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: {metric}={logs[metric]:.4f}")
+
+            result = train(model, hp, ctx.data, on_epoch)
+            figures.update(epochs_run=result.epochs_run, train_seconds=result.seconds,
+                           **{f"final_{k}": v[-1] for k, v in result.history.items()})
+            value = result.final(metric)
+            if ctx.cfg.tracking.log_models:
+                model_path = save(model, Path(tmp.name))
+            state = "COMPLETE"
+            return value
+        except optuna.TrialPruned:
+            state = "PRUNED"
+            raise
+        except TrialFailed as err:
+            reason = str(err)
+            raise
+        except Exception as err:  # noqa: BLE001 - any error inside one trial fails that trial only
+            reason = f"{type(err).__name__}: {err}".splitlines()[0][:500]
+            log.warning("trial %d failed: %s", trial.number, reason)
+            raise TrialFailed(reason) from err
+        except BaseException:
+            state = "INTERRUPTED"
+            reason = "interrupted"
+            raise
+        finally:
+            figures["seconds"] = time.perf_counter() - start
+            for key in ("seconds", "epochs_run"):
+                if key in figures:
+                    trial.set_user_attr(key, figures[key])
+            tags = {"optuna.fail_reason": reason} if reason else {}
+            if reason:
+                trial.set_user_attr("fail_reason", reason)
+            ctx.tracker.end_trial(run_id, state, figures, tags, model_path)
+            tmp.cleanup()
+            log.info("trial %d %s %s", trial.number, state, reason or {k: round(v, 4) for k, v in figures.items()
+                                                                          if k.startswith("final_val")})
+
+    return objective
+
+
+def replay_command(ctx: Context, number: int, hp: dict[str, Any], seed: int) -> str:
+    """A command line that retrains exactly this trial as a one-trial study of its own."""
+    replaced = ("name=", "search.n_trials=", "search.trial_seed=", "pruner=", "search.enqueue=")
+    kept = [o for o in ctx.overrides if not o.startswith(replaced) and not o.startswith("search.space.")]
+    pinned = [f"search.space.{k}={_literal(v)}" for k, v in hp.items()]
+    extra = [f"name={ctx.cfg.name}_replay_t{number}", "search.n_trials=1", f"search.trial_seed={seed}",
+             "pruner=none", "search.enqueue=[]"]
+    return "python -m tuner " + override_line(kept + extra + pinned)
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def summarize(study: optuna.Study, cfg: DictConfig, tracker: Tracker, parent_id: str) -> Path:
+    """Write ``leaderboard.csv`` and log it, the composed config and the best trial to the parent run."""
+    board = leaderboard(study)
+    path = experiment_dir(cfg) / "leaderboard.csv"
+    board.to_csv(path, index=False)
+    tracker.log_file(parent_id, path)
+    tracker.log_text(parent_id, to_yaml(cfg), "config.yaml")
+    best = best_completed(study)
+    if best:
+        top = best[0]
+        tracker.log_json(parent_id, {"trial": top.number, "value": top.value,
+                                     "hparams": top.user_attrs.get("hparams", top.params)}, "best_params.json")
+        tracker.log_metrics(parent_id, {f"best_{cfg.search.metric}": top.value,
+                                        "finished_trials": finished_count(study)})
+        tracker.set_tags(parent_id, {"tuner.best_trial": str(top.number),
+                                     "tuner.best_run_id": str(top.user_attrs.get("mlflow_run_id"))})
+    return path

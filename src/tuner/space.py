@@ -1,0 +1,235 @@
+"""The search space, declared in YAML under ``search.space``, parsed and checked.
+
+Each entry is either a plain value that pins a hyperparameter or a spec::
+
+    width: {type: int, low: 32, high: 512, log: true}
+    dropout: {type: float, low: 0.0, high: 0.5, step: 0.1}
+    optimizer: {type: categorical, choices: [adam, sgd]}
+    filters: {type: int, low: 8, high: 64, when: {arch: cnn}}
+
+CNN-only hyperparameters carry an implicit ``when: {arch: cnn}``. Parsing needs
+neither Optuna nor data, so a bad space fails before anything is loaded.
+
+Example::
+
+    space = parse_space({"width": {"type": "int", "low": 8, "high": 64}, "epochs": 2})
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from tuner.errors import ConfigError
+
+OPTIMIZERS = ("sgd", "sgd_momentum", "sgd_nesterov", "rmsprop", "adam", "adamw", "nadam")
+INITIALIZERS = (
+    "zeros", "random_normal", "glorot_uniform", "glorot_normal",
+    "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
+)
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid")
+ARCHS = ("mlp", "cnn")
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """What the model builder accepts for one hyperparameter."""
+
+    kind: type
+    choices: tuple[Any, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    cnn_only: bool = False
+
+
+HYPERPARAMETERS: dict[str, Hyperparameter] = {
+    "arch": Hyperparameter(str, ARCHS),
+    "width": Hyperparameter(int, low=1),
+    "depth": Hyperparameter(int, low=1),
+    "dropout": Hyperparameter(float, low=0.0, high=0.95),
+    "activation": Hyperparameter(str, ACTIVATIONS),
+    "initializer": Hyperparameter(str, INITIALIZERS),
+    "optimizer": Hyperparameter(str, OPTIMIZERS),
+    "learning_rate": Hyperparameter(float, low=1e-7, high=10.0),
+    "batch_size": Hyperparameter(int, low=1),
+    "epochs": Hyperparameter(int, low=1),
+    "filters": Hyperparameter(int, low=1, cnn_only=True),
+    "kernel_size": Hyperparameter(int, low=1, cnn_only=True),
+    "pooling": Hyperparameter(str, ("max", "avg"), cnn_only=True),
+    "padding": Hyperparameter(str, ("same", "valid"), cnn_only=True),
+    "batch_norm": Hyperparameter(bool, (False, True), cnn_only=True),
+}
+REQUIRED = ("arch", "width", "depth", "dropout", "activation", "initializer",
+            "optimizer", "learning_rate", "batch_size", "epochs")
+REQUIRED_CNN = ("filters", "kernel_size", "pooling", "padding", "batch_norm")
+SPEC_TYPES = ("int", "float", "categorical")
+SPEC_KEYS = {"type", "low", "high", "log", "step", "choices", "when"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One entry of the space: a fixed value, or a distribution to sample."""
+
+    name: str
+    type: str  # "fixed" | "int" | "float" | "categorical"
+    value: Any = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def active(self, values: Mapping[str, Any]) -> bool:
+        """Whether this entry exists, given the values chosen so far."""
+        return all(values.get(key) in allowed for key, allowed in self.when.items())
+
+
+def parse_space(raw: Mapping[str, Any]) -> dict[str, Param]:
+    """Parse and check ``search.space``; entries come back in sampling order (conditions first)."""
+    raw = _plain(raw)
+    if not isinstance(raw, dict):
+        raise ConfigError("search.space must be a mapping of hyperparameter name to spec or value")
+    params = [_parse_entry(name, spec) for name, spec in raw.items()]
+    _check_required(params)
+    return _order(params)
+
+
+def _plain(node: Any) -> Any:
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(node, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(node, resolve=True)
+    return node
+
+
+def _parse_entry(name: str, spec: Any) -> Param:
+    key = f"search.space.{name}"
+    hp = HYPERPARAMETERS.get(name)
+    if hp is None:
+        raise ConfigError(f"unknown hyperparameter '{name}' at {key}; choose among: {', '.join(HYPERPARAMETERS)}")
+    implicit = {"arch": ("cnn",)} if hp.cnn_only else {}
+    if not isinstance(spec, dict):
+        _check_value(key, hp, spec)
+        return Param(name, "fixed", value=_cast(hp, spec), when=implicit)
+    unknown = set(spec) - SPEC_KEYS
+    if unknown:
+        raise ConfigError(f"unknown field(s) {sorted(unknown)} at {key}; a spec takes: {', '.join(sorted(SPEC_KEYS))}")
+    when = {**implicit, **_parse_when(key, spec.get("when"))}
+    kind = spec.get("type")
+    if kind not in SPEC_TYPES:
+        raise ConfigError(f"unknown type '{kind}' at {key}.type; choose one of: {', '.join(SPEC_TYPES)}")
+    if kind == "categorical":
+        return _parse_categorical(key, name, hp, spec, when)
+    return _parse_range(key, name, hp, spec, kind, when)
+
+
+def _parse_categorical(key: str, name: str, hp: Hyperparameter, spec: dict, when: dict) -> Param:
+    mixed = {"low", "high", "log", "step"} & set(spec)
+    if mixed:
+        raise ConfigError(
+            f"{key} is categorical but also has {sorted(mixed)}. If you changed its type on the command line, "
+            f"replace the whole spec: '~{key}' '+{key}={{type: categorical, choices: [...]}}'"
+        )
+    choices = spec.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise ConfigError(f"{key}.choices must be a non-empty list")
+    for choice in choices:
+        _check_value(key, hp, choice)
+    return Param(name, "categorical", choices=tuple(_cast(hp, c) for c in choices), when=when)
+
+
+def _parse_range(key: str, name: str, hp: Hyperparameter, spec: dict, kind: str, when: dict) -> Param:
+    if "choices" in spec:
+        raise ConfigError(
+            f"{key} is of type {kind} but also has choices. If you changed its type on the command line, "
+            f"replace the whole spec: '~{key}' '+{key}={{type: {kind}, low: ..., high: ...}}'"
+        )
+    if hp.kind is str or hp.kind is bool:
+        raise ConfigError(f"{key} takes one of {list(hp.choices)}: use {{type: categorical, choices: [...]}}")
+    if hp.kind is int and kind == "float":
+        raise ConfigError(f"{key} is a whole number: use type: int")
+    low, high, log, step = spec.get("low"), spec.get("high"), bool(spec.get("log", False)), spec.get("step")
+    for bound, value in (("low", low), ("high", high)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            raise ConfigError(f"{key}.{bound} must be a number, got {value!r}")
+        _check_value(f"{key}.{bound}", hp, value)
+    if low > high:
+        raise ConfigError(f"{key}: low={low} is greater than high={high}; swap them")
+    if log and low <= 0:
+        raise ConfigError(f"{key}: log scale needs low > 0, got low={low}")
+    if step is not None and (log or step <= 0):
+        raise ConfigError(f"{key}.step={step}: a step must be positive and cannot be combined with log: true")
+    if kind == "int":
+        low, high = int(low), int(high)
+        step = int(step) if step is not None else None
+    return Param(name, kind, low=low, high=high, log=log, step=step, when=when)
+
+
+def _parse_when(key: str, raw: Any) -> dict[str, tuple[Any, ...]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(f"{key}.when must map a hyperparameter to a value or list, e.g. {{arch: cnn}}")
+    parsed = {}
+    for other, allowed in raw.items():
+        if other not in HYPERPARAMETERS:
+            raise ConfigError(f"{key}.when names unknown hyperparameter '{other}'")
+        parsed[other] = tuple(allowed) if isinstance(allowed, list) else (allowed,)
+    return parsed
+
+
+def _check_value(key: str, hp: Hyperparameter, value: Any) -> None:
+    if hp.choices:
+        if value not in hp.choices or type(value) is not type(hp.choices[0]):
+            allowed = ", ".join(str(c) for c in hp.choices)
+            raise ConfigError(f"unknown value {value!r} at {key}; choose one of: {allowed}")
+        return
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not numeric or (hp.kind is int and float(value) != int(value)):
+        raise ConfigError(f"{key} must be {'a whole number' if hp.kind is int else 'a number'}, got {value!r}")
+    if (hp.low is not None and value < hp.low) or (hp.high is not None and value > hp.high):
+        raise ConfigError(f"{key}={value} is out of range [{hp.low}, {hp.high if hp.high is not None else 'inf'}]")
+
+
+def _cast(hp: Hyperparameter, value: Any) -> Any:
+    return hp.kind(value)
+
+
+def _check_required(params: list[Param]) -> None:
+    names = {p.name for p in params}
+    missing = [n for n in REQUIRED if n not in names]
+    arch = next(p for p in params if p.name == "arch") if "arch" in names else None
+    may_be_cnn = arch is not None and (arch.value == "cnn" or "cnn" in arch.choices)
+    if may_be_cnn:
+        missing += [n for n in REQUIRED_CNN if n not in names]
+    if missing:
+        raise ConfigError(
+            f"search.space is missing {', '.join(missing)}: give each a spec or a value "
+            f"(e.g. search.space.{missing[0]}=...), or start from a shipped space (search/space=mlp|cnn|mlp_vs_cnn)"
+        )
+
+
+def _order(params: list[Param]) -> dict[str, Param]:
+    """Sort entries so that every entry comes after those its ``when`` depends on."""
+    by_name = {p.name: p for p in params}
+    ordered: dict[str, Param] = {}
+    visiting: set[str] = set()
+
+    def visit(p: Param) -> None:
+        if p.name in ordered:
+            return
+        if p.name in visiting:
+            raise ConfigError(f"search.space.{p.name}.when forms a cycle")
+        visiting.add(p.name)
+        for dep in p.when:
+            if dep not in by_name:
+                raise ConfigError(f"search.space.{p.name}.when depends on '{dep}', which is not in search.space")
+            visit(by_name[dep])
+        ordered[p.name] = p
+
+    for p in params:
+        visit(p)
+    return ordered
+

@@ -1,0 +1,122 @@
+"""The Optuna side of a study: storage, opening/resuming, budget and leaderboard.
+
+Example::
+
+    study = open_study(cfg, sampler, pruner)
+    finished_count(study)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+from omegaconf import DictConfig
+
+from tuner.config import experiment_dir
+from tuner.errors import ConfigError
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
+
+
+def hide_password(url: str) -> str:
+    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def storage_for(cfg: DictConfig) -> optuna.storages.BaseStorage:
+    """The study storage: ``search.storage`` if given, else a journal file under ``experiments/<name>/``."""
+    url = cfg.search.storage
+    if url is None:
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = experiment_dir(cfg) / "study.journal"
+        return JournalStorage(JournalFileBackend(str(path)))
+    scheme = str(url).split(":", 1)[0].split("+", 1)[0]
+    if scheme not in RDB_SCHEMES:
+        raise ConfigError(
+            f"search.storage={hide_password(url)}: unsupported URL; use {', '.join(s + '://...' for s in RDB_SCHEMES)}, "
+            "or null for a journal file under experiments/<name>/"
+        )
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    except Exception as err:  # noqa: BLE001 - SQLAlchemy raises many types for a bad URL or server
+        raise ConfigError(f"search.storage={hide_password(url)} cannot be opened: {type(err).__name__}: "
+                          f"{hide_password(str(err)).splitlines()[0]}") from err
+
+
+def open_study(cfg: DictConfig, sampler: optuna.samplers.BaseSampler | None = None,
+               pruner: optuna.pruners.BasePruner | None = None, create: bool = True) -> optuna.Study:
+    """Create the experiment's study, or load it to resume; the direction must match the stored one."""
+    storage = storage_for(cfg)
+    direction = cfg.search.direction
+    if not create:
+        try:
+            return optuna.load_study(study_name=cfg.name, storage=storage, sampler=sampler, pruner=pruner)
+        except KeyError as err:
+            raise ConfigError(
+                f"no study '{cfg.name}' in {where(cfg)}: run `python -m tuner +experiment={cfg.name}` first"
+            ) from err
+    study = optuna.create_study(study_name=cfg.name, storage=storage, sampler=sampler, pruner=pruner,
+                                direction=direction, load_if_exists=True)
+    stored = study.direction.name.lower()
+    if stored != direction:
+        raise ConfigError(
+            f"study '{cfg.name}' in {where(cfg)} was created with direction {stored}, not search.direction={direction}; "
+            f"start a fresh study with name=<new name>, or delete {where(cfg)}"
+        )
+    return study
+
+
+def where(cfg: DictConfig) -> str:
+    if cfg.search.storage:
+        return hide_password(str(cfg.search.storage))
+    return str(Path(cfg.experiments_dir) / cfg.name / "study.journal")
+
+
+def finished_count(study: optuna.Study) -> int:
+    """Trials that count against ``search.n_trials``: complete or pruned."""
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Every trial, best first: complete by value, then pruned by their last report, then the rest."""
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+
+    def key(t: optuna.trial.FrozenTrial) -> tuple[int, float, int]:
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            group, value = 0, t.value
+        elif t.state == optuna.trial.TrialState.PRUNED and t.intermediate_values:
+            group, value = 1, t.intermediate_values[max(t.intermediate_values)]
+        else:
+            group, value = 2, math.nan
+        value = value if value is not None and math.isfinite(value) else (-math.inf if maximize else math.inf)
+        return group, -value if maximize else value, t.number
+
+    return sorted(study.get_trials(deepcopy=False), key=key)
+
+
+def leaderboard(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial, best first: number, state, value, hyperparameters and bookkeeping."""
+    rows: list[dict[str, Any]] = []
+    for rank, t in enumerate(ranked_trials(study), start=1):
+        attrs = t.user_attrs
+        row: dict[str, Any] = {
+            "rank": rank, "trial": t.number, "state": t.state.name, "value": t.value,
+            "n_params": attrs.get("n_params"), "epochs_run": attrs.get("epochs_run"),
+            "seconds": attrs.get("seconds"), "seed": attrs.get("seed"),
+            "mlflow_run_id": attrs.get("mlflow_run_id"), "fail_reason": attrs.get("fail_reason"),
+        }
+        row.update({f"hp.{k}": v for k, v in attrs.get("hparams", t.params).items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def best_completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Completed trials, best first."""
+    return [t for t in ranked_trials(study) if t.state == optuna.trial.TrialState.COMPLETE]

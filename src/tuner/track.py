@@ -1,0 +1,113 @@
+"""MLflow tracking: one experiment per tuner experiment, one parent run per study,
+one nested child run per trial. Never imports Keras: models arrive as files.
+
+Example::
+
+    tracker = Tracker("sqlite:///mlflow.db", "digits_cnn")
+    parent = tracker.open_parent(None, "study digits_cnn")
+    child = tracker.start_trial(parent, 0, {"width": 64}, {"tuner.seed": "7"})
+    tracker.log_epoch(child, 0, {"loss": 0.5, "val_accuracy": 0.9})
+    tracker.end_trial(child, "COMPLETE", {"val_accuracy": 0.9})
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+log = logging.getLogger(__name__)
+
+# Optuna trial state -> MLflow run status.
+RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
+PARAM_MAX = 6000
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Tracker:
+    """Thin wrapper over ``MlflowClient`` that knows the parent/child layout of a study."""
+
+    def __init__(self, uri: str, experiment_name: str) -> None:
+        self.client = MlflowClient(tracking_uri=uri)
+        self.uri = uri
+        found = self.client.get_experiment_by_name(experiment_name)
+        if found is not None and found.lifecycle_stage == "deleted":
+            self.client.restore_experiment(found.experiment_id)
+        self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment_name)
+
+    def open_parent(self, run_id: str | None, name: str, tags: Mapping[str, str] | None = None) -> str:
+        """Reopen the study's parent run if it exists, else create it; returns its id."""
+        if run_id:
+            try:
+                self.client.get_run(run_id)
+            except Exception:  # noqa: BLE001 - MLflow raises MlflowException or a store error
+                log.warning("parent run %s is gone from %s; starting a new one", run_id, self.uri)
+            else:
+                self.client.update_run(run_id, status="RUNNING")
+                return run_id
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags or {}))
+        return run.info.run_id
+
+    def close_parent(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status=status)
+
+    def start_trial(self, parent_id: str, number: int, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+        """Create the nested child run of trial ``number`` and log its hyperparameters."""
+        run = self.client.create_run(
+            self.experiment_id, run_name=f"trial-{number:04d}",
+            tags={"mlflow.parentRunId": parent_id, "optuna.trial_number": str(number), **tags},
+        )
+        run_id = run.info.run_id
+        self.client.log_batch(run_id, params=[Param(k, str(v)[:PARAM_MAX]) for k, v in params.items()])
+        return run_id
+
+    def log_epoch(self, run_id: str, epoch: int, metrics: Mapping[str, float]) -> None:
+        """All of one epoch's metrics in one call, at step ``epoch``."""
+        ts = _now_ms()
+        self.client.log_batch(run_id, metrics=[Metric(k, float(v), ts, epoch) for k, v in metrics.items()])
+
+    def end_trial(self, run_id: str, state: str, metrics: Mapping[str, float],
+                  tags: Mapping[str, str] | None = None, model_path: Path | None = None) -> None:
+        """Log the final figures, the model file if any, and close the run with the trial's state."""
+        ts = _now_ms()
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), ts, 0) for k, v in metrics.items()],
+            tags=[RunTag(k, v) for k, v in {"optuna.state": state, **(tags or {})}.items()],
+        )
+        if model_path is not None:
+            self.client.log_artifact(run_id, str(model_path), "model")
+        self.client.set_terminated(run_id, status=RUN_STATUS[state])
+
+    def log_file(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def log_text(self, run_id: str, text: str, name: str) -> None:
+        """Log ``text`` as the artifact ``name`` (replacing an earlier one of that name)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            path.write_text(text)
+            self.client.log_artifact(run_id, str(path))
+
+    def log_json(self, run_id: str, obj: Any, name: str) -> None:
+        self.log_text(run_id, json.dumps(obj, indent=2, sort_keys=True, default=str), name)
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        ts = _now_ms()
+        self.client.log_batch(run_id, metrics=[Metric(k, float(v), ts, step) for k, v in metrics.items()])
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def download(self, run_id: str, artifact: str, dst: Path) -> Path:
+        """Fetch one artifact of a run into ``dst``; returns the local path."""
+        return Path(self.client.download_artifacts(run_id, artifact, str(dst)))
