@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tuner.model import build_model, build_optimizer, initializer
+from tuner.space import INITIALIZERS, OPTIMIZERS
+
+MLP = {"arch": "mlp", "width": 50, "depth": 1, "dropout": 0.0, "activation": "relu", "initializer": "he_normal"}
+CNN = {**MLP, "arch": "cnn", "width": 16, "filters": 8, "kernel_size": 3, "pooling": "max", "padding": "same",
+       "batch_norm": False}
+
+
+def dense(n_in: int, n_out: int) -> int:
+    return n_in * n_out + n_out
+
+
+def conv(f: int, d: int, k: int) -> int:
+    return (f * f * d) * k + k
+
+
+def test_mlp_parameter_count_matches_the_tutorial_784_50_10():
+    assert build_model(MLP, (28, 28, 1), 10).count_params() == dense(784, 50) + dense(50, 10) == 39_760
+
+
+def test_deep_mlp_with_dropout():
+    model = build_model({**MLP, "depth": 5, "dropout": 0.2}, (28, 28, 1), 10)
+    assert model.count_params() == dense(784, 50) + 4 * dense(50, 50) + dense(50, 10)
+    assert sum(layer.__class__.__name__ == "Dropout" for layer in model.layers) == 5
+
+
+def test_cnn_parameter_count_by_hand():
+    model = build_model({**CNN, "depth": 2}, (28, 28, 1), 10)
+    # 28 -conv same-> 28 -pool-> 14 -conv-> 14 -pool-> 7: flatten 7*7*8
+    expected = conv(3, 1, 8) + conv(3, 8, 8) + dense(7 * 7 * 8, 16) + dense(16, 10)
+    assert model.count_params() == expected
+
+
+def test_cnn_valid_padding_and_batch_norm():
+    model = build_model({**CNN, "padding": "valid", "kernel_size": 5, "batch_norm": True}, (28, 28, 1), 10)
+    # 28 -conv5 valid-> 24 -pool-> 12; no conv bias with batch norm; BN has 4 vectors of 8
+    expected = (5 * 5 * 1) * 8 + 4 * 8 + dense(12 * 12 * 8, 16) + dense(16, 10)
+    assert model.count_params() == expected
+
+
+def test_valid_padding_that_shrinks_below_zero_is_an_error():
+    with pytest.raises(ValueError):
+        build_model({**CNN, "padding": "valid", "kernel_size": 5, "depth": 3}, (8, 8, 1), 10)
+
+
+def test_activation_and_initializer_reach_every_layer():
+    model = build_model({**MLP, "depth": 3, "activation": "tanh", "initializer": "zeros"}, (8, 8, 1), 10)
+    dense_layers = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"]
+    assert len(dense_layers) == 4
+    assert all(layer.activation.__name__ == "tanh" for layer in dense_layers[:-1])
+    assert all(not np.any(layer.get_weights()[0]) for layer in dense_layers)
+
+
+def test_small_random_normal_initializer():
+    values = np.asarray(initializer("random_normal")((2000, 10)))
+    assert abs(values.std() - 0.01) < 0.001
+
+
+@pytest.mark.parametrize("name", INITIALIZERS)
+def test_every_initializer_builds(name):
+    assert initializer(name) is not None
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimizer_builds(name):
+    opt = build_optimizer(name, 0.01)
+    assert float(opt.learning_rate) == pytest.approx(0.01)
+    if name.startswith("sgd_"):
+        assert opt.momentum == 0.9 and opt.nesterov == (name == "sgd_nesterov")
