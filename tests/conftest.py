@@ -26,7 +26,7 @@ TINY = [
     "search.n_trials=3",
     "pruner=none",
 ]
-TINY_CNN = ["search.space.filters={type:categorical,choices:[4,8]}", "search.space.kernel_size=3"]
+TINY_CNN = ["++search.space.filters={type:categorical,choices:[4,8]}", "++search.space.kernel_size=3"]
 
 
 @pytest.fixture

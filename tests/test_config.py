@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import pytest
+
+from tuner.config import compose, validate
+from tuner.errors import ConfigError
+from tuner.run import prepare
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("search.n_trials=0", "search.n_trials=0"),
+        ("search.n_workers=0", "search.n_workers=0"),
+        ("search.timeout=-5", "search.timeout=-5"),
+        ("search.metric=f1", "unknown metric 'f1' at search.metric; choose one of: val_accuracy"),
+        ("search.direction=up", "unknown direction 'up' at search.direction"),
+        ("data.val_fraction=0.9", "data.val_fraction=0.9"),
+    ],
+)
+def test_bad_values_are_rejected_before_loading(override, message):
+    with pytest.raises(ConfigError) as err:
+        validate(compose([override]))
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("override", ["search.n_trial=3", "data.sorce=x", "sampler=annealing", "search.n_trials=many"])
+def test_typos_fail_at_compose_time(override):
+    with pytest.raises(ConfigError):
+        compose([override])
+
+
+def test_bad_sampler_argument_is_a_config_error():
+    with pytest.raises(ConfigError, match="cannot build sampler/pruner"):
+        prepare(compose(["+sampler.no_such_arg=1"]))
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "qmc"])
+@pytest.mark.parametrize("pruner", ["median", "percentile", "successive_halving", "hyperband", "none"])
+def test_every_sampler_and_pruner_group_builds(sampler, pruner):
+    _, built_sampler, built_pruner = prepare(compose([f"sampler={sampler}", f"pruner={pruner}"]))
+    assert type(built_sampler).__name__.lower().startswith(sampler[:3])
+    assert built_pruner is not None
+
+
+def test_seed_reaches_the_sampler():
+    assert compose(["seed=42"]).sampler.seed == 42
