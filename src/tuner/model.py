@@ -75,5 +75,5 @@ def build_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimiz
 
 def new_session(seed: int) -> None:
     """Start a trial from a clean Keras session, seeded (Python, NumPy and backend)."""
-    keras.backend.clear_session(free_memory=True)
+    keras.backend.clear_session()
     keras.utils.set_random_seed(seed)

@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import gc
 import logging
 import tempfile
 import time
@@ -71,6 +72,7 @@ def run_study(cfg: DictConfig, overrides: list[str] | None = None) -> float | No
                                     tags={"tuner.study": cfg.name, "tuner.kind": "study"})
     study.set_user_attr(PARENT_ATTR, parent_id)
     ctx = Context(cfg, space, data, tracker, parent_id, list(overrides or []))
+    gc.freeze()  # what is loaded now lives all run: keep it out of the per-trial collections
     _enqueue(study, cfg)
     status = "FAILED"
     try:
@@ -165,7 +167,7 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float]:
              "mlflow.note.content": f"Replay: `{replay_command(ctx, trial.number, hp, seed)}`"},
         )
         trial.set_user_attr("mlflow_run_id", run_id)
-        state, reason, figures, model_path = "FAIL", "", {}, None
+        state, reason, pruned, figures, model_path = "FAIL", "", "", {}, None
         start = time.perf_counter()
         tmp = tempfile.TemporaryDirectory(prefix="tuner-trial-")
         try:
@@ -191,8 +193,8 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float]:
                 model_path = save(model, Path(tmp.name))
             state = "COMPLETE"
             return value
-        except optuna.TrialPruned:
-            state = "PRUNED"
+        except optuna.TrialPruned as err:
+            state, pruned = "PRUNED", str(err)
             raise
         except TrialFailed as err:
             reason = str(err)
@@ -210,13 +212,13 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float]:
             for key in ("seconds", "epochs_run"):
                 if key in figures:
                     trial.set_user_attr(key, figures[key])
-            tags = {"optuna.fail_reason": reason} if reason else {}
+            tags = {"optuna.fail_reason": reason} if reason else {"optuna.prune_reason": pruned} if pruned else {}
             if reason:
                 trial.set_user_attr("fail_reason", reason)
             ctx.tracker.end_trial(run_id, state, figures, tags, model_path)
             tmp.cleanup()
-            log.info("trial %d %s %s", trial.number, state, reason or {k: round(v, 4) for k, v in figures.items()
-                                                                          if k.startswith("final_val")})
+            summary = {k: round(v, 4) for k, v in figures.items() if k.startswith("final_val")}
+            log.info("trial %d %s %s", trial.number, state, reason or pruned or summary)
 
     return objective
 
