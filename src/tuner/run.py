@@ -161,10 +161,10 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float]:
         seed = int(seed) if seed is not None else trial_seed(ctx.cfg.seed, trial.number)
         trial.set_user_attr("hparams", hp)
         trial.set_user_attr("seed", seed)
+        replay = replay_command(ctx, trial.number, hp, seed)
         run_id = ctx.tracker.start_trial(
             ctx.parent_id, trial.number, {**hp, "seed": seed},
-            {"tuner.seed": str(seed), "tuner.replay": replay_command(ctx, trial.number, hp, seed),
-             "mlflow.note.content": f"Replay: `{replay_command(ctx, trial.number, hp, seed)}`"},
+            {"tuner.seed": str(seed), "tuner.replay": replay, "mlflow.note.content": f"Replay: `{replay}`"},
         )
         trial.set_user_attr("mlflow_run_id", run_id)
         state, reason, pruned, figures, model_path = "FAIL", "", "", {}, None

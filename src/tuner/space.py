@@ -112,7 +112,7 @@ def _parse_entry(name: str, spec: Any) -> Param:
     implicit = {"arch": ("cnn",)} if hp.cnn_only else {}
     if not isinstance(spec, dict):
         _check_value(key, hp, spec)
-        return Param(name, "fixed", value=_cast(hp, spec), when=implicit)
+        return Param(name, "fixed", value=hp.kind(spec), when=implicit)
     unknown = set(spec) - SPEC_KEYS
     if unknown:
         raise ConfigError(f"unknown field(s) {sorted(unknown)} at {key}; a spec takes: {', '.join(sorted(SPEC_KEYS))}")
@@ -137,7 +137,7 @@ def _parse_categorical(key: str, name: str, hp: Hyperparameter, spec: dict, when
         raise ConfigError(f"{key}.choices must be a non-empty list")
     for choice in choices:
         _check_value(key, hp, choice)
-    return Param(name, "categorical", choices=tuple(_cast(hp, c) for c in choices), when=when)
+    return Param(name, "categorical", choices=tuple(hp.kind(c) for c in choices), when=when)
 
 
 def _parse_range(key: str, name: str, hp: Hyperparameter, spec: dict, kind: str, when: dict) -> Param:
@@ -191,10 +191,6 @@ def _check_value(key: str, hp: Hyperparameter, value: Any) -> None:
         raise ConfigError(f"{key} must be {'a whole number' if hp.kind is int else 'a number'}, got {value!r}")
     if (hp.low is not None and value < hp.low) or (hp.high is not None and value > hp.high):
         raise ConfigError(f"{key}={value} is out of range [{hp.low}, {hp.high if hp.high is not None else 'inf'}]")
-
-
-def _cast(hp: Hyperparameter, value: Any) -> Any:
-    return hp.kind(value)
 
 
 def _check_required(params: list[Param]) -> None:
