@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import tempfile
@@ -55,8 +56,14 @@ def prepare(cfg: DictConfig) -> tuple[dict[str, Param], Any, Any]:
     check_source(cfg.data.name, cfg.data.source)
     try:
         sampler = instantiate(cfg.sampler)
+        if isinstance(sampler, functools.partial):  # e.g. sampler=grid: it needs the parsed space
+            sampler = sampler(space=space)
         pruner = instantiate(cfg.pruner)
+    except TunerError:
+        raise
     except Exception as err:  # noqa: BLE001 - Hydra wraps any constructor error
+        if isinstance(err.__cause__, TunerError):  # our own factory's message says it best
+            raise err.__cause__ from None
         raise ConfigError(f"cannot build sampler/pruner: {err}") from err
     return space, sampler, pruner
 
