@@ -23,7 +23,7 @@ def task_overrides() -> list[str]:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
-    from tuner.config import validate
+    from tuner.config import objectives, validate
     from tuner.device import configure
 
     try:
@@ -36,7 +36,7 @@ def main(cfg: DictConfig) -> float | None:
     except TunerError as err:
         log.error("%s", err)
         sys.exit(2)
-    log.info("best %s: %s", cfg.search.metric, best)
+    log.info("best %s: %s", objectives(cfg)[0][0], best)
     return best
 
 
