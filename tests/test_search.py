@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sys
 
 import mlflow
 import optuna
@@ -56,7 +57,7 @@ def test_grid_rejects_what_it_cannot_enumerate(override, message):
 
 
 def test_a_missing_sampler_package_is_named(monkeypatch):
-    monkeypatch.setitem(__import__("sys").modules, "cmaes", None)  # what Python does for an uninstalled module
+    monkeypatch.setitem(sys.modules, "cmaes", None)  # what Python does for an uninstalled module
     with pytest.raises(ConfigError, match="sampler=cmaes needs the Python package 'cmaes': pip install cmaes"):
         prepare(compose(["sampler=cmaes"]))
 

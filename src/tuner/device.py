@@ -101,7 +101,13 @@ def activate(device: Any) -> None:
     import keras
     import tensorflow as tf
 
-    on_gpu = bool(tf.config.list_physical_devices("GPU"))
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:  # as TF_FORCE_GPU_ALLOW_GROWTH, for processes that did not go through configure()
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # TensorFlow has already set its GPUs up: growth is fixed from then on
+            log.debug("memory growth of %s is already fixed", gpu.name)
+    on_gpu = bool(gpus)
     if device.kind == "gpu" and not on_gpu:
         raise ConfigError("device=gpu but TensorFlow sees no GPU: install its CUDA build "
                           "(pip install 'tensorflow[and-cuda]'), or use device=auto or device=cpu")

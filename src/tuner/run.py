@@ -156,7 +156,7 @@ class _FailureGuard:
             )
 
 
-def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float]:
+def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float | list[float]]:
     """The objective for ``study.optimize``; also callable with ``optuna.trial.FixedTrial``."""
     from tuner.device import activate, failure_reason
     from tuner.model import build_model, new_session
