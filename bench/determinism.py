@@ -60,6 +60,8 @@ def main(epochs: int, repeats: int) -> None:
     on = statistics.median(r["seconds"] for r in runs[True])
     print(f"small CNN, {epochs} epochs on 3,500 digits, median of {repeats} fresh processes each")
     print(f"op determinism off: {off:.2f} s   on: {on:.2f} s   on/off: {on / off:.3f}")
+    for deterministic, label in ((False, "off"), (True, "on")):
+        print(f"  {label}: " + " ".join(f"{r['seconds']:.2f}" for r in runs[deterministic]))
     same = all(r["val_loss"] == runs[True][0]["val_loss"] for r in runs[True])
     same_off = all(r["val_loss"] == runs[False][0]["val_loss"] for r in runs[False])
     print(f"bit-identical val_loss across runs: deterministic {same}, non-deterministic {same_off}")
