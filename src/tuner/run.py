@@ -173,6 +173,7 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float | l
         trial.set_user_attr("hparams", hp)
         trial.set_user_attr("seed", seed)
         replay = replay_command(ctx, trial.number, hp, seed)
+        trial.set_user_attr("replay", replay)
         run_id = ctx.tracker.start_trial(
             ctx.parent_id, trial.number, {**hp, "seed": seed},
             {"tuner.seed": str(seed), "tuner.replay": replay, "mlflow.note.content": f"Replay: `{replay}`"},
