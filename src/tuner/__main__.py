@@ -23,14 +23,20 @@ def task_overrides() -> list[str]:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
-    from tuner.run import run_study
+    from tuner.config import objectives, validate
+    from tuner.device import configure
 
     try:
+        validate(cfg)
+        if cfg.search.n_workers == 1:  # each worker process configures its own device
+            configure(cfg.device)
+        from tuner.run import run_study
+
         best = run_study(cfg, task_overrides())
     except TunerError as err:
         log.error("%s", err)
         sys.exit(2)
-    log.info("best %s: %s", cfg.search.metric, best)
+    log.info("best %s: %s", objectives(cfg)[0][0], best)
     return best
 
 

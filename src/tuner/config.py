@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from tuner.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
+METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")  # reported every epoch: prunable
+MODEL_METRICS = ("n_params", "inference_ms")  # measured once per trained model
 DIRECTIONS = ("maximize", "minimize")
+DEVICE_KINDS = ("auto", "cpu", "gpu")
 
 
 @dataclass
@@ -44,12 +46,19 @@ class SearchConfig:
     timeout: Optional[float] = None
     n_workers: int = 1
     storage: Optional[str] = None
-    direction: str = "maximize"
-    metric: str = "val_accuracy"
+    direction: Any = "maximize"  # a name, or a list of names for several metrics (see objectives())
+    metric: Any = "val_accuracy"
     max_failures: int = 10
     trial_seed: Optional[int] = None
     enqueue: list[Any] = field(default_factory=list)
     space: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DeviceConfig:
+    kind: str = "auto"
+    mixed_precision: bool = False
+    deterministic: bool = True
 
 
 @dataclass
@@ -72,6 +81,7 @@ class TunerConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     sampler: Any = None
     pruner: Any = None
+    device: DeviceConfig = field(default_factory=DeviceConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
 
@@ -101,10 +111,6 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"search.timeout={s.timeout}: give a positive number of seconds, or null for none")
     if s.n_workers < 1:
         raise ConfigError(f"search.n_workers={s.n_workers}: give at least 1 worker process")
-    if s.direction not in DIRECTIONS:
-        raise ConfigError(f"unknown direction '{s.direction}' at search.direction; choose one of: {', '.join(DIRECTIONS)}")
-    if s.metric not in METRICS:
-        raise ConfigError(f"unknown metric '{s.metric}' at search.metric; choose one of: {', '.join(METRICS)}")
     if s.max_failures < 1:
         raise ConfigError(f"search.max_failures={s.max_failures}: give at least 1")
     d = cfg.data
@@ -119,6 +125,52 @@ def validate(cfg: DictConfig) -> None:
         node = cfg.get(group)
         if node is None or "_target_" not in node:
             raise ConfigError(f"{group} has no _target_: pick one with {group}=<name> (see conf/{group}/)")
+    goals = objectives(cfg)
+    if len(goals) > 1 and not str(cfg.pruner.get("_target_", "")).endswith("NopPruner"):
+        raise ConfigError(
+            f"a multi-objective study (search.metric={[m for m, _ in goals]}) cannot be pruned: Optuna prunes "
+            "single-objective studies only; add pruner=none"
+        )
+    if cfg.device.kind not in DEVICE_KINDS:
+        raise ConfigError(f"unknown device '{cfg.device.kind}' at device.kind; choose one of: {', '.join(DEVICE_KINDS)} "
+                          "(or device=<kind>)")
+    if cfg.device.kind == "cpu" and cfg.device.mixed_precision:
+        raise ConfigError("device.mixed_precision=true needs a GPU (float16 is slower on a CPU); "
+                          "use device=gpu or device=auto, or set device.mixed_precision=false")
+
+
+def objectives(cfg: DictConfig) -> list[tuple[str, str]]:
+    """``search.metric`` and ``search.direction`` as checked ``(metric, direction)`` pairs, first one ranks.
+
+    A name and a direction make a single-objective study; two lists of equal length
+    (``search.metric=[val_accuracy,n_params] search.direction=[maximize,minimize]``) a multi-objective one.
+    """
+    metrics, directions = _listed(cfg.search.metric), _listed(cfg.search.direction)
+    if not metrics or len(metrics) != len(directions):
+        raise ConfigError(
+            f"search.metric={metrics} and search.direction={directions}: give one direction per metric, "
+            "e.g. search.metric=[val_accuracy,n_params] search.direction=[maximize,minimize]"
+        )
+    for metric in metrics:
+        if metric not in METRICS + MODEL_METRICS:
+            raise ConfigError(f"unknown metric '{metric}' at search.metric; choose one of: "
+                              f"{', '.join(METRICS + MODEL_METRICS)}")
+    for direction in directions:
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"unknown direction '{direction}' at search.direction; choose one of: "
+                              f"{', '.join(DIRECTIONS)}")
+    if len(set(metrics)) < len(metrics):
+        raise ConfigError(f"search.metric={metrics} names a metric twice")
+    if metrics[0] not in METRICS:
+        raise ConfigError(f"search.metric={metrics}: the first metric ranks the trials and must be reported every "
+                          f"epoch ({', '.join(METRICS)}); put {metrics[0]} second")
+    return list(zip(metrics, directions))
+
+
+def _listed(value: Any) -> list[Any]:
+    if isinstance(value, (list, ListConfig)):
+        return list(value)
+    return [value]
 
 
 def experiment_dir(cfg: DictConfig) -> Path:

@@ -27,7 +27,9 @@ def build_model(hp: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: 
             x = _dense(x, hp)
     else:
         raise ValueError(f"unknown arch {hp['arch']!r}")
-    outputs = layers.Dense(n_classes, activation="softmax", kernel_initializer=initializer(hp["initializer"]))(x)
+    # float32 even under mixed precision: a float16 softmax under/overflows
+    outputs = layers.Dense(n_classes, activation="softmax", kernel_initializer=initializer(hp["initializer"]),
+                           dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"{hp['arch']}")
 
 
@@ -74,6 +76,12 @@ def build_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimiz
 
 
 def new_session(seed: int) -> None:
-    """Start a trial from a clean Keras session, seeded (Python, NumPy and backend)."""
+    """Start a trial from a clean Keras session, seeded (Python, NumPy and backend).
+
+    The dtype policy (``mixed_float16`` set by ``tuner.device.activate``) survives the reset;
+    op determinism, once on, stays on for the process.
+    """
+    policy = keras.config.dtype_policy()
     keras.backend.clear_session()
+    keras.config.set_dtype_policy(policy)
     keras.utils.set_random_seed(seed)

@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import tempfile
@@ -23,17 +24,18 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from tuner.config import experiment_dir, override_line, to_yaml, validate
+from tuner.config import experiment_dir, objectives, override_line, to_yaml, validate
 from tuner.data import Dataset, check_source, load_dataset
 from tuner.errors import ConfigError, TrialFailed, TunerError
 from tuner.space import Param, parse_space
-from tuner.study import best_completed, finished_count, leaderboard, open_study
+from tuner.study import best_completed, finished_count, leaderboard, metric_names, open_study
 from tuner.track import Tracker
 from tuner.trial import sample, trial_seed
 
 log = logging.getLogger(__name__)
 PARENT_ATTR = "mlflow_parent_run_id"
 ENQUEUED_ATTR = "enqueued"
+INFERENCE_IMAGES = 256  # validation images timed as one batch for the inference_ms objective
 
 
 @dataclass
@@ -55,8 +57,14 @@ def prepare(cfg: DictConfig) -> tuple[dict[str, Param], Any, Any]:
     check_source(cfg.data.name, cfg.data.source)
     try:
         sampler = instantiate(cfg.sampler)
+        if isinstance(sampler, functools.partial):  # e.g. sampler=grid: it needs the parsed space
+            sampler = sampler(space=space)
         pruner = instantiate(cfg.pruner)
+    except TunerError:
+        raise
     except Exception as err:  # noqa: BLE001 - Hydra wraps any constructor error
+        if isinstance(err.__cause__, TunerError):  # our own factory's message says it best
+            raise err.__cause__ from None
         raise ConfigError(f"cannot build sampler/pruner: {err}") from err
     return space, sampler, pruner
 
@@ -85,7 +93,7 @@ def run_study(cfg: DictConfig, overrides: list[str] | None = None) -> float | No
         summarize(study, ctx.cfg, tracker, parent_id)
         tracker.close_parent(parent_id, status)
     best = best_completed(study)
-    return best[0].value if best else None
+    return best[0].values[0] if best else None
 
 
 def _enqueue(study: optuna.Study, cfg: DictConfig) -> None:
@@ -113,7 +121,7 @@ def _optimize(study: optuna.Study, ctx: Context) -> None:
             bar.update(1)
         best = best_completed(study)
         if best:
-            bar.set_postfix({ctx.cfg.search.metric: f"{best[0].value:.4f}"})
+            bar.set_postfix({objectives(ctx.cfg)[0][0]: f"{best[0].values[0]:.4f}"})
         if finished_count(study) >= budget:
             study.stop()
 
@@ -148,20 +156,24 @@ class _FailureGuard:
             )
 
 
-def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float]:
+def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float | list[float]]:
     """The objective for ``study.optimize``; also callable with ``optuna.trial.FixedTrial``."""
+    from tuner.device import activate, failure_reason
     from tuner.model import build_model, new_session
-    from tuner.train import save, train
+    from tuner.train import inference_ms, save, train
 
-    metric = ctx.cfg.search.metric
+    goals = objectives(ctx.cfg)
+    metric, prunable = goals[0][0], len(goals) == 1  # Optuna cannot prune a multi-objective study
+    activate(ctx.cfg.device)
 
-    def objective(trial: optuna.trial.BaseTrial) -> float:
+    def objective(trial: optuna.trial.BaseTrial) -> float | list[float]:
         hp = sample(trial, ctx.space)
         seed = ctx.cfg.search.trial_seed
         seed = int(seed) if seed is not None else trial_seed(ctx.cfg.seed, trial.number)
         trial.set_user_attr("hparams", hp)
         trial.set_user_attr("seed", seed)
         replay = replay_command(ctx, trial.number, hp, seed)
+        trial.set_user_attr("replay", replay)
         run_id = ctx.tracker.start_trial(
             ctx.parent_id, trial.number, {**hp, "seed": seed},
             {"tuner.seed": str(seed), "tuner.replay": replay, "mlflow.note.content": f"Replay: `{replay}`"},
@@ -180,19 +192,24 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float]:
                 ctx.tracker.log_epoch(run_id, epoch, logs)
                 if metric not in logs:
                     raise TrialFailed(f"metric {metric!r} missing from Keras logs {sorted(logs)}")
-                trial.report(logs[metric], epoch)
                 figures["epochs_run"] = epoch + 1
+                if not prunable:
+                    return
+                trial.report(logs[metric], epoch)  # step = epoch index, as Optuna's KerasPruningCallback
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: {metric}={logs[metric]:.4f}")
 
             result = train(model, hp, ctx.data, on_epoch)
             figures.update(epochs_run=result.epochs_run, train_seconds=result.seconds,
                            **{f"final_{k}": v[-1] for k, v in result.history.items()})
-            value = result.final(metric)
+            if "inference_ms" in (m for m, _ in goals):
+                figures["inference_ms"] = inference_ms(model, ctx.data.x_val[:INFERENCE_IMAGES])
+                trial.set_user_attr("inference_ms", figures["inference_ms"])
+            values = [figures[m] if m in figures else result.final(m) for m, _ in goals]
             if ctx.cfg.tracking.log_models:
                 model_path = save(model, Path(tmp.name))
             state = "COMPLETE"
-            return value
+            return values[0] if len(values) == 1 else values
         except optuna.TrialPruned as err:
             state, pruned = "PRUNED", str(err)
             raise
@@ -200,7 +217,7 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float]:
             reason = str(err)
             raise
         except Exception as err:  # noqa: BLE001 - any error inside one trial fails that trial only
-            reason = f"{type(err).__name__}: {err}".splitlines()[0][:500]
+            reason = failure_reason(err)  # "oom: ..." for TensorFlow's ResourceExhaustedError
             log.warning("trial %d failed: %s", trial.number, reason)
             raise TrialFailed(reason) from err
         except BaseException:
@@ -240,18 +257,24 @@ def _literal(value: Any) -> str:
 
 
 def summarize(study: optuna.Study, cfg: DictConfig, tracker: Tracker, parent_id: str) -> Path:
-    """Write ``leaderboard.csv`` and log it, the composed config and the best trial to the parent run."""
+    """Write ``leaderboard.csv`` (and ``pareto_front.csv`` for several objectives) and log them, the composed
+    config and the best trial to the parent run."""
     board = leaderboard(study)
     path = experiment_dir(cfg) / "leaderboard.csv"
     board.to_csv(path, index=False)
     tracker.log_file(parent_id, path)
+    if len(study.directions) > 1:
+        front = experiment_dir(cfg) / "pareto_front.csv"
+        board[board["pareto"]].to_csv(front, index=False)
+        tracker.log_file(parent_id, front)
     tracker.log_text(parent_id, to_yaml(cfg), "config.yaml")
     best = best_completed(study)
     if best:
         top = best[0]
-        tracker.log_json(parent_id, {"trial": top.number, "value": top.value,
+        tracker.log_json(parent_id, {"trial": top.number, "value": top.values[0],
+                                     "values": dict(zip(metric_names(study), top.values)),
                                      "hparams": top.user_attrs.get("hparams", top.params)}, "best_params.json")
-        tracker.log_metrics(parent_id, {f"best_{cfg.search.metric}": top.value,
+        tracker.log_metrics(parent_id, {f"best_{objectives(cfg)[0][0]}": top.values[0],
                                         "finished_trials": finished_count(study)})
         tracker.set_tags(parent_id, {"tuner.best_trial": str(top.number),
                                      "tuner.best_run_id": str(top.user_attrs.get("mlflow_run_id"))})

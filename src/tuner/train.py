@@ -23,6 +23,7 @@ from tuner.model import build_optimizer
 
 EpochHook = Callable[[int, dict[str, float]], None]
 LOSS = "sparse_categorical_crossentropy"
+TIMED_CALLS = 3  # inference_ms: the fastest of this many timed calls, after one warm-up call
 
 
 @dataclass(frozen=True)
@@ -84,3 +85,14 @@ def save(model: keras.Model, folder: Path) -> Path:
     path = folder / "model.keras"
     model.save(path)
     return path
+
+
+def inference_ms(model: keras.Model, images: Any) -> float:
+    """Milliseconds per image to predict ``images`` as one batch (fastest of a few calls, after a warm-up)."""
+    model.predict_on_batch(images)
+    times = []
+    for _ in range(TIMED_CALLS):
+        start = time.perf_counter()
+        model.predict_on_batch(images)
+        times.append(time.perf_counter() - start)
+    return 1000.0 * min(times) / len(images)

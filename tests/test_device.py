@@ -1,0 +1,105 @@
+"""Device placement (pure, no GPU needed), mixed precision, out-of-memory trials, determinism."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tuner.config import compose, validate
+from tuner.device import ALL_GPUS_ENV, assign, failure_reason, plan, visible_gpus
+from tuner.errors import ConfigError
+from tuner.model import build_model, new_session
+from tuner.run import run_study
+from tuner.study import open_study
+
+CNN = {"arch": "cnn", "width": 16, "depth": 1, "dropout": 0.0, "activation": "relu", "initializer": "he_normal",
+       "filters": 8, "kernel_size": 3, "pooling": "max", "padding": "same", "batch_norm": False}
+
+
+def test_worker_i_gets_gpu_i_mod_n():
+    assert [assign(["0", "1", "2"], i, 5) for i in range(5)] == ["0", "1", "2", "0", "1"]
+    assert [assign(["3", "5"], i, 2) for i in range(2)] == ["3", "5"]  # ids as CUDA_VISIBLE_DEVICES names them
+    assert assign([], 0, 2) is None
+    with pytest.raises(ValueError):
+        assign(["0"], 2, 2)
+
+
+def test_visible_gpus_from_the_environment_or_the_driver(tmp_path):
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": "2, 3"}) == ["2", "3"]
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == visible_gpus({"CUDA_VISIBLE_DEVICES": "-1"}) == []
+    assert visible_gpus({ALL_GPUS_ENV: "0,1", "CUDA_VISIBLE_DEVICES": "1"}) == ["0", "1"]  # a worker re-assigns
+    for pci in ("0000:01:00.0", "0000:02:00.0"):
+        (tmp_path / pci).mkdir()
+    assert visible_gpus({}, tmp_path) == ["0", "1"]
+    assert visible_gpus({}, tmp_path / "no-driver") == []
+
+
+def test_placement_per_kind():
+    two = ["0", "1"]
+    assert plan("cpu", False, two).env == {"CUDA_VISIBLE_DEVICES": ""}
+    second = plan("auto", True, two, worker_index=1, n_workers=2)
+    assert second.gpu == "1" and second.mixed_precision
+    assert second.env == {"CUDA_VISIBLE_DEVICES": "1", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+    assert plan("gpu", False, two, 2, 3).env["CUDA_VISIBLE_DEVICES"] == "0"
+    on_cpu = plan("auto", True, [])
+    assert on_cpu.gpu is None and not on_cpu.mixed_precision and on_cpu.env == {}
+    with pytest.raises(ConfigError, match="device=gpu but no GPU is visible"):
+        plan("gpu", False, [])
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    (["device=cpu", "device.mixed_precision=true"], "device.mixed_precision=true needs a GPU"),
+    (["device.kind=tpu"], "unknown device 'tpu' at device.kind; choose one of: auto, cpu, gpu"),
+])
+def test_bad_device_config(override, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(compose(override))
+
+
+def test_device_gpu_without_a_gpu_exits_2_before_anything_is_written(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != ALL_GPUS_ENV}
+    done = subprocess.run([sys.executable, "-m", "tuner", "+experiment=digits_mlp", "device=gpu"], cwd=tmp_path,
+                          env={**env, "CUDA_VISIBLE_DEVICES": ""}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "device=gpu but no GPU is visible" in done.stdout + done.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_mixed_precision_keeps_the_softmax_in_float32():
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        new_session(1)  # a new session keeps the policy
+        model = build_model(CNN, (28, 28, 1), 10)
+        assert keras.config.dtype_policy().name == "mixed_float16"
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert model.layers[1].compute_dtype == "float16"
+    assert model.layers[-1].compute_dtype == "float32" and model.output.dtype == "float32"
+    probabilities = model.predict(np.zeros((2, 28, 28, 1), "float32"), verbose=0)
+    assert probabilities.dtype == np.float32 and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_failure_reason_names_out_of_memory():
+    assert failure_reason(tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor\nmore")) == \
+        "oom: OOM when allocating tensor"
+    assert failure_reason(ValueError("negative dimension")) == "ValueError: negative dimension"
+
+
+@pytest.mark.slow
+def test_out_of_memory_fails_the_trial_as_oom_and_the_study_goes_on(make_cfg):
+    # a 784 x 1e11 float32 kernel (about 300 TB) exceeds any address space: TensorFlow's own OOM error, ~10 s
+    huge = 10**11
+    cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=1", "sampler=random",
+                   "~search.space.width", f"+search.space.width={{type:categorical,choices:[16,{huge}]}}",
+                   f"search.enqueue=[{{width:{huge}}},{{width:16}}]")
+    run_study(cfg)
+    trials = open_study(cfg).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
+    assert trials[0].user_attrs["fail_reason"].startswith("oom: ") and "OOM when allocating" in \
+        trials[0].user_attrs["fail_reason"]
