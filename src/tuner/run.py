@@ -26,7 +26,7 @@ from tqdm import tqdm
 from tuner.config import experiment_dir, override_line, to_yaml, validate
 from tuner.data import Dataset, check_source, load_dataset
 from tuner.errors import ConfigError, TrialFailed, TunerError
-from tuner.space import Param, parse_space
+from tuner.space import Param, check_flip, parse_space
 from tuner.study import best_completed, finished_count, leaderboard, open_study
 from tuner.track import Tracker
 from tuner.trial import sample, trial_seed
@@ -53,6 +53,7 @@ def prepare(cfg: DictConfig) -> tuple[dict[str, Param], Any, Any]:
     validate(cfg)
     space = parse_space(cfg.search.space)
     check_source(cfg.data.name, cfg.data.source)
+    check_flip(space, cfg.data.name, cfg.data.flip_keeps_label)
     try:
         sampler = instantiate(cfg.sampler)
         pruner = instantiate(cfg.pruner)
@@ -172,7 +173,7 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float]:
         tmp = tempfile.TemporaryDirectory(prefix="tuner-trial-")
         try:
             new_session(seed)
-            model = build_model(hp, ctx.data.input_shape, ctx.data.n_classes)
+            model = build_model(hp, ctx.data.input_shape, ctx.data.n_classes, ctx.data.pixel_mean)
             figures["n_params"] = model.count_params()
             trial.set_user_attr("n_params", figures["n_params"])
 
