@@ -45,7 +45,7 @@ def cache_dir(configured: str | None) -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "tuner"
 
 
-def source_key(task: str, source: str, root: Path, files: Iterable[Path]) -> str:
+def source_key(task: str, source: str, root: Path, files: Iterable[str | Path]) -> str:
     """A file name for the decoded arrays of ``files`` (each stat'ed: path, size, mtime)."""
     digest = hashlib.sha256(json.dumps([FORMAT, task, source, str(root)]).encode())
     for path in files:

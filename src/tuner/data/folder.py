@@ -36,15 +36,15 @@ class Split:
     """One CSV of the folder, its rows checked: image paths in CSV order, their names, labels if given."""
 
     csv: Path
-    paths: list[Path]
+    paths: list[str]
     names: list[str]
     labels: np.ndarray | None
 
 
-def folder_files(root: Path) -> list[Path]:
+def folder_files(root: Path) -> list[str]:
     """The CSVs and every image they list (checked, not decoded): what identifies the folder's contents."""
     splits = [read_split(root, part, labelled) for part, labelled in (("train", True), ("test", False))]
-    return [path for s in splits for path in (s.csv, *s.paths)]
+    return [path for s in splits for path in (str(s.csv), *s.paths)]
 
 
 def load_folder(root: Path, n_classes: int) -> Images:
@@ -100,11 +100,14 @@ def _labels(path: Path, rows: list[list[str]], col: int) -> np.ndarray:
     return np.array(values, dtype=np.int64)
 
 
-def _resolve(csv_path: Path, folder: Path, names: list[str]) -> list[Path]:
-    """Each name as a path inside ``folder``; refuses escapes, reports missing files by name."""
+def _resolve(csv_path: Path, folder: Path, names: list[str]) -> list[str]:
+    """Each name as a path inside ``folder``; refuses escapes, reports missing files by name.
+
+    Plain strings, not ``Path``s: this runs on every load, cached or not, for every image.
+    """
     if not folder.is_dir():
         raise DataError(f"{folder}: missing; {csv_path.name} lists images that belong there ({LAYOUT})")
-    real = os.path.realpath(folder)
+    base, real = str(folder), os.path.realpath(folder)
     with os.scandir(folder) as listing:
         entries = {e.name: e for e in listing}
     paths = []
@@ -123,11 +126,11 @@ def _resolve(csv_path: Path, folder: Path, names: list[str]) -> list[Path]:
                                 "copy the image into the folder instead of linking to it")
             if not os.path.isfile(target):
                 raise DataError(f"{folder / name}: missing (listed in {csv_path}); add the image or remove its row")
-        paths.append(folder / norm)
+        paths.append(os.path.join(base, norm))
     return paths
 
 
-def decode_all(paths: list[Path]) -> np.ndarray:
+def decode_all(paths: list[str]) -> np.ndarray:
     """Every image as (N, 28, 28, 1) uint8."""
     out = np.empty((len(paths), SIDE, SIDE, 1), dtype=np.uint8)
     for i, path in enumerate(paths):
@@ -135,10 +138,10 @@ def decode_all(paths: list[Path]) -> np.ndarray:
     return out
 
 
-def decode_png(path: Path) -> np.ndarray:
+def decode_png(path: str) -> np.ndarray:
     """One PNG as a 28×28 uint8 grayscale array; a DataError names the file otherwise."""
     fix = "replace it with a 28x28 PNG or remove its CSV row"
-    if path.stat().st_size == 0:
+    if os.stat(path).st_size == 0:
         raise DataError(f"{path}: empty (0 bytes); {fix}")
     try:
         with Image.open(path) as img:

@@ -32,7 +32,7 @@ class Source:
     """
 
     load: Loader
-    files: Callable[[Path], list[Path]] | None = None
+    files: Callable[[Path], list[str] | list[Path]] | None = None
     missing: str = "set data.path to the folder that holds it"
 
 
