@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -105,3 +108,16 @@ def test_cache_dir_follows_config_then_environment(tmp_path, monkeypatch):
     assert cache_dir(None) == tmp_path / "xdg" / "tuner"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert cache_dir(None) == Path.home() / ".cache" / "tuner"
+
+
+def test_keras_source_offline_names_the_other_sources(tmp_path):
+    """Offline for real: an empty Keras home and every proxy pointing at a closed local port."""
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.update(KERAS_HOME=str(tmp_path / "keras"), https_proxy="http://127.0.0.1:9", http_proxy="http://127.0.0.1:9")
+    code = ("from pathlib import Path; from tuner.data import load_images; from tuner.errors import DataError\n"
+            "try: load_images('digits', 'keras', None, 10, Path('cache'))\n"
+            "except DataError as err: print('DataError:', err)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert "DataError: data.source=keras: keras.datasets.mnist could not be downloaded" in done.stdout, done.stderr
+    assert "use data.source=mnist5k (embedded), sklearn8x8, folder or idx with data.path=" in done.stdout
