@@ -101,7 +101,7 @@ def test_bad_images_are_named(digits, tmp_path, kind, needle):
     ("filename\n0.png\n", "no column 'label'"),
     ("filename,label\n0.png,0\n1.png,1\n0.png,0\n", "line 4: filename '0.png' appears twice"),
     ("filename,label\n0.png,0\n1.png,12\n", "label 12 of 1.png lies outside the task's labels 0..9"),
-    ("filename,label\n0.png,0\n1.png,one\n", "line 3: label 'one' is not a whole number"),
+    ("filename,label\n0.png,0\n\n1.png,one\n", "line 4: label 'one' is not a whole number"),
 ])
 def test_bad_train_csv(digits, tmp_path, content, needle):
     (digits / "train.csv").write_text(content)

@@ -36,7 +36,7 @@ def test_folder_and_idx_decode_the_same_digits(tmp_path):
 def test_folder_split_keeps_test_csv_order_and_names(tmp_path):
     root = write_digits_folder(tmp_path / "digits")
     lines = (root / "test.csv").read_text().splitlines()
-    (root / "test.csv").write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n")
+    (root / "test.csv").write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n\n\n")  # blank lines are skipped
     ds = load_dataset(compose(["data.source=folder", f"data.path={root}"]).data, seed=0)
     assert ds.test_ids == tuple(f"{i}.png" for i in reversed(range(100, 120)))
     assert ds.y_test is None and len(ds.y_train) + len(ds.y_val) == 100

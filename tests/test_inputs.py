@@ -20,7 +20,7 @@ AUGMENT = {"augment_shift": 0.2, "augment_rotation": 30.0, "augment_zoom": 0.2, 
 def first_stage(model: keras.Model) -> keras.Model:
     """The model cut after its input stage (the layer before Flatten)."""
     flatten = next(layer for layer in model.layers if isinstance(layer, keras.layers.Flatten))
-    return keras.Model(model.inputs, flatten.input)
+    return keras.Model(model.input, flatten.input)
 
 
 def pixels(n: int = 16, seed: int = 0) -> np.ndarray:

@@ -67,8 +67,10 @@ def read_split(root: Path, part: str, labelled: bool) -> Split:
     if not path.is_file():
         raise DataError(f"{path}: missing; data.path must point at a folder laid out as {LAYOUT}")
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.reader(handle))
-    if not rows or not any(rows[0]):
+        reader = csv.reader(handle)
+        numbered = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    rows, lines = [row for _, row in numbered], [line for line, _ in numbered]  # blank lines skipped
+    if not rows:
         raise DataError(f"{path}: empty; it needs a header row 'filename{',label' if labelled else ''}' and one row per image")
     header = [h.strip() for h in rows[0]]
     needed = ["filename", "label"] if labelled else ["filename"]
@@ -81,17 +83,17 @@ def read_split(root: Path, part: str, labelled: bool) -> Split:
     col = header.index("filename")
     names = [r[col].strip() if len(r) > col else "" for r in rows[1:]]
     seen: set[str] = set()
-    for line, name in enumerate(names, start=2):
+    for line, name in zip(lines[1:], names):
         if name in seen:
             raise DataError(f"{path}, line {line}: filename {name!r} appears twice; remove the duplicate row")
         seen.add(name)
-    labels = _labels(path, rows, header.index("label")) if "label" in header else None
+    labels = _labels(path, rows, lines, header.index("label")) if "label" in header else None
     return Split(path, _resolve(path, root / "Images" / part, names), names, labels)
 
 
-def _labels(path: Path, rows: list[list[str]], col: int) -> np.ndarray:
+def _labels(path: Path, rows: list[list[str]], lines: list[int], col: int) -> np.ndarray:
     values = []
-    for line, row in enumerate(rows[1:], start=2):
+    for line, row in zip(lines[1:], rows[1:]):
         text = row[col].strip() if len(row) > col else ""
         try:
             values.append(int(text))
