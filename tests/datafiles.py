@@ -32,7 +32,7 @@ def mnist5k(n: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_digits_folder(root: Path, n_train: int = 100, n_test: int = 20) -> Path:
-    """An "Identify the Digits" folder; odd images are saved as RGB PNGs, the rest grayscale."""
+    """An "Identify the Digits" folder; its PNGs cycle through grayscale, RGB and RGBA."""
     x, y = mnist5k(n_train + n_test)
     for part in ("train", "test"):
         (root / "Images" / part).mkdir(parents=True, exist_ok=True)
@@ -41,7 +41,7 @@ def write_digits_folder(root: Path, n_train: int = 100, n_test: int = 20) -> Pat
         part = "train" if i < n_train else "test"
         name = f"{i}.png"
         img = Image.fromarray(x[i], mode="L")
-        (img.convert("RGB") if i % 2 else img).save(root / "Images" / part / name)
+        img.convert(("L", "RGB", "RGBA")[i % 3]).save(root / "Images" / part / name)
         rows[part].append(f"{name},{y[i]}" if part == "train" else name)
     for part, lines in rows.items():
         (root / f"{part}.csv").write_text("\n".join(lines) + "\n")

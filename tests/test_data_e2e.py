@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -51,3 +53,13 @@ def test_cifar_study_with_augmentation_exports_stable_ids(make_cfg, tmp_path):
     assert accuracy is not None and 0.0 <= accuracy <= 1.0
     hp = open_study(cfg).trials[0].user_attrs["hparams"]
     assert hp["augment_flip"] is True and np.isclose(hp["augment_shift"], 0.1)
+
+
+def test_cli_without_cifar_data_exits_2_saying_where_to_put_it(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "tuner", "+experiment=cifar_cnn"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    out = done.stdout + done.stderr
+    assert f"{tmp_path / 'cifar-10-batches-py'} (data.path): no such folder" in out
+    assert "cifar-10-python.tar.gz" in out and "data.source=keras" in out
+    assert not (tmp_path / "mlflow.db").exists()  # stopped before any tracking

@@ -27,7 +27,7 @@ def test_folder_and_idx_decode_the_same_digits(tmp_path):
         np.testing.assert_array_equal(idx.test_x, folder.test_x)
         np.testing.assert_array_equal(idx.y, folder.y)
     assert folder.x.shape == (100, 28, 28, 1) and folder.test_x.shape == (20, 28, 28, 1)
-    np.testing.assert_array_equal(folder.x[..., 0], x[:100])  # RGB and grayscale PNGs alike
+    np.testing.assert_array_equal(folder.x[..., 0], x[:100])  # grayscale, RGB and RGBA PNGs alike
     np.testing.assert_array_equal(folder.test_x[..., 0], x[100:])
     assert set(folder.y) == set(range(10)) and folder.test_y is None
     assert list(folder.test_ids) == [f"{i}.png" for i in range(100, 120)]
