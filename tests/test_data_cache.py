@@ -86,3 +86,11 @@ def test_a_cache_file_with_inconsistent_arrays_is_rebuilt(tmp_path):
     with path.open("wb") as handle:
         np.savez(handle, **{**good.arrays(), "y": good.y[:5]})
     np.testing.assert_array_equal(load(root, cache, "cifar10", "batches").y, good.y)
+
+
+def test_an_unwritable_cache_location_only_warns(tmp_path, caplog):
+    root, blocked = write_digits_folder(tmp_path / "digits"), tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    images = load(root, blocked / "cache")
+    assert images.x.shape == (100, 28, 28, 1)
+    assert "cannot write the data cache" in caplog.text and "data.cache_dir" in caplog.text

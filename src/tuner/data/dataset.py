@@ -83,8 +83,11 @@ def load_images(name: str, source: str, path: str | None, n_classes: int, cache_
     images = cache.read(cache_dir, key)
     if images is None:
         images = src.load(root, n_classes)
-        written = cache.write(cache_dir, key, images)
-        log.info("decoded %s/%s from %s; cached in %s", name, source, root, written)
+        try:
+            log.info("decoded %s/%s from %s; cached in %s", name, source, root, cache.write(cache_dir, key, images))
+        except OSError as err:
+            log.warning("cannot write the data cache in %s (%s): the next run decodes %s again; point data.cache_dir "
+                        "(or $%s) at a writable folder", cache_dir, err, root, cache.ENV)
     return images
 
 
