@@ -74,3 +74,16 @@ def test_enqueued_trials_build_the_tutorial_models(tutorial):
         assert [la.kernel_size[0] for la in layers if isinstance(la, keras.layers.Conv2D)] == kernels
         assert sum(isinstance(la, keras.layers.MaxPooling2D) for la in layers) == (2 if kernels else 0)
     assert EXPECTED[0][-1] == 39_760
+
+
+def test_the_study_runs_the_first_enqueued_step_as_given(make_cfg):
+    from tuner.run import run_study
+    from tuner.study import open_study
+
+    cfg = make_cfg("+experiment=digits_tutorial", "data.max_samples=400", "search.n_trials=1", tiny=False)
+    run_study(cfg)
+    trial, *waiting = open_study(cfg).trials
+    assert trial.state.name == "COMPLETE"
+    assert [t.state.name for t in waiting] == ["WAITING"] * 6  # the rest of the walk, for the next run
+    assert trial.params == {"arch": "mlp", "width": 50, "depth": 1, "dropout": 0.0, "epochs": 5}
+    assert trial.user_attrs["n_params"] == 39_760 and trial.user_attrs["epochs_run"] == 5
