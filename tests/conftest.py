@@ -29,6 +29,14 @@ TINY = [
 TINY_CNN = ["++search.space.filters={type:categorical,choices:[4,8]}", "++search.space.kernel_size=3"]
 
 
+@pytest.fixture(autouse=True)
+def data_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Decoded-data cache files go to a folder of the test session, never to ~/.cache/tuner."""
+    folder = tmp_path_factory.getbasetemp() / "data-cache"
+    monkeypatch.setenv("TUNER_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run from an empty folder, as a user would from a fresh project root."""

@@ -10,17 +10,29 @@ from tuner.run import run_study
 from tuner.study import open_study
 
 from .conftest import ROOT, TINY_CNN
+from .datafiles import FASHION_DIR, FASHION_MISSING, write_cifar_folder
 
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
 
 
 def test_the_contract_experiments_exist():
-    assert {"digits_mlp", "digits_cnn", "digits_mlp_vs_cnn"} <= set(EXPERIMENTS)
+    assert {"digits_mlp", "digits_cnn", "digits_mlp_vs_cnn", "fashion_mlp", "fashion_cnn", "cifar_mlp", "cifar_cnn",
+            "digits_tutorial"} <= set(EXPERIMENTS)
+
+
+def task_data(name: str, folder: Path) -> list[str]:
+    """CIFAR-10 ships with no data: synthetic batches; Fashion-MNIST is Debian's package."""
+    if name.startswith("cifar"):
+        return [f"data.path={write_cifar_folder(folder / 'cifar-10-batches-py', n_per_batch=100)}"]
+    if name.startswith("fashion") and not FASHION_DIR.is_dir():
+        pytest.skip(FASHION_MISSING)
+    return []
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_experiment_runs_one_tiny_trial(name, make_cfg):
-    cfg = make_cfg(f"+experiment={name}", "search.n_trials=1", "search.enqueue=[]", *TINY_CNN)
+def test_experiment_runs_one_tiny_trial(name, make_cfg, tmp_path):
+    cfg = make_cfg(f"+experiment={name}", "search.n_trials=1", "search.enqueue=[]", *TINY_CNN,
+                   *task_data(name, tmp_path))
     assert cfg.name == name, "an experiment's name must match its file name"
     run_study(cfg)
     assert [t.state.name for t in open_study(cfg).trials] == ["COMPLETE"]

@@ -38,6 +38,8 @@ class DataConfig:
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     max_samples: Optional[int] = None
+    flip_keeps_label: bool = False
+    cache_dir: Optional[str] = None
 
 
 @dataclass

@@ -11,18 +11,28 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import keras
+import numpy as np
 from keras import layers
+
+from tuner.inputs import input_stage
+from tuner.space import value
 
 SMALL_NORMAL_STDDEV = 0.01
 
 
-def build_model(hp: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
-    """An MLP or a CNN, by ``hp["arch"]``, ending in a softmax over ``n_classes``."""
+def build_model(hp: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int,
+                pixel_mean: np.ndarray | None = None) -> keras.Model:
+    """An MLP or a CNN, by ``hp["arch"]``, ending in a softmax over ``n_classes``.
+
+    It takes raw 0-255 pixels: the input stage augments (training only) and scales them
+    (``pixel_mean``, the training split's, is needed for ``preprocess=center``).
+    """
     inputs = keras.Input(shape=input_shape)
+    x = input_stage(inputs, hp, pixel_mean)
     if hp["arch"] == "cnn":
-        x = _conv_blocks(inputs, hp)
+        x = _conv_blocks(x, hp)
     elif hp["arch"] == "mlp":
-        x = layers.Flatten()(inputs)
+        x = layers.Flatten()(x)
         for _ in range(hp["depth"]):
             x = _dense(x, hp)
     else:
@@ -41,16 +51,21 @@ def _dense(x: Any, hp: Mapping[str, Any]) -> Any:
 
 
 def _conv_blocks(x: Any, hp: Mapping[str, Any]) -> Any:
+    """``depth`` blocks of conv [batch norm] activation pool; the last block may take its own
+    kernel (``kernel_size_last``) and skip its pooling (``pool_last=false``)."""
     pool = layers.MaxPooling2D if hp["pooling"] == "max" else layers.AveragePooling2D
-    for _ in range(hp["depth"]):
+    for block in range(hp["depth"]):
+        last = block == hp["depth"] - 1
+        kernel = (value(hp, "kernel_size_last") or hp["kernel_size"]) if last else hp["kernel_size"]
         x = layers.Conv2D(
-            hp["filters"], hp["kernel_size"], padding=hp["padding"],
+            hp["filters"], kernel, padding=hp["padding"],
             kernel_initializer=initializer(hp["initializer"]), use_bias=not hp["batch_norm"],
         )(x)
         if hp["batch_norm"]:
             x = layers.BatchNormalization()(x)
         x = layers.Activation(hp["activation"])(x)
-        x = pool(pool_size=2)(x)
+        if not last or value(hp, "pool_last"):
+            x = pool(pool_size=2)(x)
     x = layers.Flatten()(x)
     return _dense(x, hp)
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from tuner.config import experiment_dir, objectives, override_line, to_yaml, validate
 from tuner.data import Dataset, check_source, load_dataset
 from tuner.errors import ConfigError, TrialFailed, TunerError
-from tuner.space import Param, parse_space
+from tuner.space import Param, check_flip, parse_space
 from tuner.study import best_completed, finished_count, leaderboard, metric_names, open_study
 from tuner.track import Tracker
 from tuner.trial import sample, trial_seed
@@ -55,6 +55,7 @@ def prepare(cfg: DictConfig) -> tuple[dict[str, Param], Any, Any]:
     validate(cfg)
     space = parse_space(cfg.search.space)
     check_source(cfg.data.name, cfg.data.source)
+    check_flip(space, cfg.data.name, cfg.data.flip_keeps_label)
     try:
         sampler = instantiate(cfg.sampler)
         if isinstance(sampler, functools.partial):  # e.g. sampler=grid: it needs the parsed space
@@ -184,7 +185,7 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float | l
         tmp = tempfile.TemporaryDirectory(prefix="tuner-trial-")
         try:
             new_session(seed)
-            model = build_model(hp, ctx.data.input_shape, ctx.data.n_classes)
+            model = build_model(hp, ctx.data.input_shape, ctx.data.n_classes, ctx.data.pixel_mean)
             figures["n_params"] = model.count_params()
             trial.set_user_attr("n_params", figures["n_params"])
 

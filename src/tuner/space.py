@@ -30,6 +30,7 @@ INITIALIZERS = (
 )
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid")
 ARCHS = ("mlp", "cnn")
+PREPROCESS = ("scale", "center")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Hyperparameter:
     low: float | None = None
     high: float | None = None
     cnn_only: bool = False
+    default: Any = None  # what the builder uses when an optional hyperparameter is left out of the space
 
 
 HYPERPARAMETERS: dict[str, Hyperparameter] = {
@@ -59,6 +61,17 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {
     "pooling": Hyperparameter(str, ("max", "avg"), cnn_only=True),
     "padding": Hyperparameter(str, ("same", "valid"), cnn_only=True),
     "batch_norm": Hyperparameter(bool, (False, True), cnn_only=True),
+    # optional: the last conv block's kernel (default: kernel_size) and whether it pools
+    "kernel_size_last": Hyperparameter(int, low=1, cnn_only=True),
+    "pool_last": Hyperparameter(bool, (False, True), cnn_only=True, default=True),
+    # optional input stage: scale to [0, 1] or subtract the training split's per-pixel mean (then / 255);
+    # augmentation on the fly, training only: shift (fraction of the side), rotation (degrees), zoom
+    # (fraction), horizontal flip (only on tasks with data.flip_keeps_label)
+    "preprocess": Hyperparameter(str, PREPROCESS, default="scale"),
+    "augment_shift": Hyperparameter(float, low=0.0, high=0.5, default=0.0),
+    "augment_rotation": Hyperparameter(float, low=0.0, high=180.0, default=0.0),
+    "augment_zoom": Hyperparameter(float, low=0.0, high=0.9, default=0.0),
+    "augment_flip": Hyperparameter(bool, (False, True), default=False),
 }
 REQUIRED = ("arch", "width", "depth", "dropout", "activation", "initializer",
             "optimizer", "learning_rate", "batch_size", "epochs")
@@ -94,6 +107,22 @@ def parse_space(raw: Mapping[str, Any]) -> dict[str, Param]:
     params = [_parse_entry(name, spec) for name, spec in raw.items()]
     _check_required(params)
     return _order(params)
+
+
+def value(hp: Mapping[str, Any], name: str) -> Any:
+    """``hp[name]``, or the declared default of an optional hyperparameter left out of the space."""
+    return hp[name] if name in hp else HYPERPARAMETERS[name].default
+
+
+def check_flip(space: Mapping[str, Param], task: str, flip_keeps_label: bool) -> None:
+    """Refuse a space that may flip images on a task whose labels a mirror image changes."""
+    p = space.get("augment_flip")
+    if flip_keeps_label or p is None or not (p.value is True or True in p.choices):
+        return
+    raise ConfigError(
+        f"search.space.augment_flip may be true, but a mirrored image changes its label on task {task} "
+        f"(data.flip_keeps_label=false); set search.space.augment_flip=false or leave it out"
+    )
 
 
 def _plain(node: Any) -> Any:

