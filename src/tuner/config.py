@@ -61,6 +61,13 @@ class TrackingConfig:
 @dataclass
 class ExportConfig:
     path: Optional[str] = None
+    insight: bool = True      # confusion matrix, worst mistakes, saliency, occlusion, filters
+    register: bool = True     # a new version of the registered model tuner-<name> per export
+
+
+@dataclass
+class LeaderboardConfig:
+    top: int = 10
 
 
 @dataclass
@@ -74,6 +81,7 @@ class TunerConfig:
     pruner: Any = None
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    leaderboard: LeaderboardConfig = field(default_factory=LeaderboardConfig)
 
 
 ConfigStore.instance().store(name="tuner_schema", node=TunerConfig)

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from tuner.config import experiment_dir, override_line, to_yaml, validate
 from tuner.data import Dataset, check_source, load_dataset
 from tuner.errors import ConfigError, TrialFailed, TunerError
+from tuner.report import log_study_plots, log_trial
 from tuner.space import Param, parse_space
 from tuner.study import best_completed, finished_count, leaderboard, open_study
 from tuner.track import Tracker
@@ -150,7 +151,7 @@ class _FailureGuard:
 
 def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float]:
     """The objective for ``study.optimize``; also callable with ``optuna.trial.FixedTrial``."""
-    from tuner.model import build_model, new_session
+    from tuner.model import build_model, describe, new_session
     from tuner.train import save, train
 
     metric = ctx.cfg.search.metric
@@ -168,16 +169,20 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float]:
         )
         trial.set_user_attr("mlflow_run_id", run_id)
         state, reason, pruned, figures, model_path = "FAIL", "", "", {}, None
+        epochs: list[dict[str, float]] = []
+        summary = None
         start = time.perf_counter()
         tmp = tempfile.TemporaryDirectory(prefix="tuner-trial-")
         try:
             new_session(seed)
             model = build_model(hp, ctx.data.input_shape, ctx.data.n_classes)
             figures["n_params"] = model.count_params()
+            summary = describe(model)
             trial.set_user_attr("n_params", figures["n_params"])
 
             def on_epoch(epoch: int, logs: dict[str, float]) -> None:
                 ctx.tracker.log_epoch(run_id, epoch, logs)
+                epochs.append(logs)
                 if metric not in logs:
                     raise TrialFailed(f"metric {metric!r} missing from Keras logs {sorted(logs)}")
                 trial.report(logs[metric], epoch)
@@ -215,6 +220,7 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float]:
             tags = {"optuna.fail_reason": reason} if reason else {"optuna.prune_reason": pruned} if pruned else {}
             if reason:
                 trial.set_user_attr("fail_reason", reason)
+            log_trial(ctx.tracker, run_id, trial.number, epochs, summary)
             ctx.tracker.end_trial(run_id, state, figures, tags, model_path)
             tmp.cleanup()
             summary = {k: round(v, 4) for k, v in figures.items() if k.startswith("final_val")}
@@ -240,7 +246,8 @@ def _literal(value: Any) -> str:
 
 
 def summarize(study: optuna.Study, cfg: DictConfig, tracker: Tracker, parent_id: str) -> Path:
-    """Write ``leaderboard.csv`` and log it, the composed config and the best trial to the parent run."""
+    """Write ``leaderboard.csv`` and log it, the composed config, the best trial and the study plots
+    to the parent run."""
     board = leaderboard(study)
     path = experiment_dir(cfg) / "leaderboard.csv"
     board.to_csv(path, index=False)
@@ -255,4 +262,5 @@ def summarize(study: optuna.Study, cfg: DictConfig, tracker: Tracker, parent_id:
                                         "finished_trials": finished_count(study)})
         tracker.set_tags(parent_id, {"tuner.best_trial": str(top.number),
                                      "tuner.best_run_id": str(top.user_attrs.get("mlflow_run_id"))})
+    log_study_plots(study, tracker, parent_id, cfg.search.metric)
     return path

@@ -91,6 +91,10 @@ class Tracker:
     def log_file(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path)
 
+    def log_folder(self, run_id: str, folder: Path, artifact_path: str | None = None) -> None:
+        """Log every file under ``folder`` (replacing earlier files of the same names)."""
+        self.client.log_artifacts(run_id, str(folder), artifact_path)
+
     def log_text(self, run_id: str, text: str, name: str) -> None:
         """Log ``text`` as the artifact ``name`` (replacing an earlier one of that name)."""
         with tempfile.TemporaryDirectory() as tmp:
@@ -111,3 +115,24 @@ class Tracker:
     def download(self, run_id: str, artifact: str, dst: Path) -> Path:
         """Fetch one artifact of a run into ``dst``; returns the local path."""
         return Path(self.client.download_artifacts(run_id, artifact, str(dst)))
+
+    def register_model(self, name: str, run_id: str, artifact: str, tags: Mapping[str, str]) -> int:
+        """Register the run's ``artifact`` as a new version of the registered model ``name``
+        (created on first use); returns the version number.
+
+        Example::
+
+            tracker.register_model("tuner-digits_cnn", child, "model", {"tuner.trial": "3"})  # -> 1, 2, ...
+        """
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException:
+            self.client.create_registered_model(
+                name, description=f"Best models exported from tuner experiment {name.removeprefix('tuner-')}")
+        version = self.client.create_model_version(
+            name, source=f"runs:/{run_id}/{artifact}", run_id=run_id, tags={k: str(v) for k, v in tags.items()},
+            await_creation_for=0,
+        )
+        return int(version.version)
