@@ -79,10 +79,15 @@ def occlusion(model: keras.Model, x: np.ndarray, classes: np.ndarray, patch: int
 
 
 def first_conv_kernel(model: keras.Model) -> np.ndarray | None:
-    """The kernel ``(kh, kw, in_channels, filters)`` of the first Conv2D layer, or None (an MLP)."""
+    """The kernel ``(kh, kw, in_channels, filters)`` of the first Conv2D layer (looking inside nested
+    models), or None (an MLP)."""
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):
             return np.asarray(layer.kernel)
+        if isinstance(layer, keras.Model):
+            kernel = first_conv_kernel(layer)
+            if kernel is not None:
+                return kernel
     return None
 
 
