@@ -103,3 +103,13 @@ def test_learning_curves_of_a_short_and_a_cut_trial(tmp_path):
     assert learning_curves(epochs[:1], tmp_path / "one.png").exists()
     with pytest.raises(FileNotFoundError):
         learning_curves(epochs, tmp_path / "missing/dir/curve.png")
+
+
+def test_a_plot_that_raises_is_recorded_and_the_rest_are_drawn(tmp_path, caplog):
+    study = optuna.create_study(direction="maximize")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_float("y", 0, 1), n_trials=4)
+    (tmp_path / "slice.png").mkdir()  # a folder where the PNG should go: saving it fails for real
+    report = study_plots(study, tmp_path, "val_accuracy")
+    assert report.skipped["slice"].startswith("failed: IsADirectoryError")
+    assert "plot slice failed: IsADirectoryError" in caplog.text
+    assert {"optimization_history.png", "param_importances.png", "study_plots.html"} <= {p.name for p in report.files}

@@ -15,6 +15,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import hydra
 import numpy as np
@@ -101,7 +102,7 @@ def export(cfg: DictConfig) -> Submission:
     return Submission(path, trial.number, len(labels), accuracy, version, insight)
 
 
-def _log_insight(model, data: Dataset, tracker: Tracker, parent: str, out: Path) -> tuple[str, ...]:
+def _log_insight(model: Any, data: Dataset, tracker: Tracker, parent: str, out: Path) -> tuple[str, ...]:
     """The best model's insight figures, on the test split when its labels are known, else validation,
     logged under ``best_model/`` of the parent run."""
     from tuner.insight import explain

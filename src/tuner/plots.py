@@ -123,10 +123,34 @@ def _mark_pruned(ax: Any, study: optuna.Study) -> None:
 
 
 def study_plots(study: optuna.Study, out: Path, metric: str, html: bool = True) -> PlotReport:
-    """Write every plot the study supports into ``out``: PNGs, the HTML page, the MLP-vs-CNN race."""
+    """Write every plot the study supports into ``out``: PNGs, the HTML page, the MLP-vs-CNN race.
+
+    A plot that raises is recorded in ``skipped`` with its error and logged as a warning: a figure
+    must never cost the study that it describes (this runs in the study's ``finally``).
+    """
     out.mkdir(parents=True, exist_ok=True)
     report = PlotReport()
-    drawable = []
+    drawable: list[str] = []
+
+    def attempt(name: str, draw: Callable[[], Path | None], reason_if_none: str = "") -> None:
+        try:
+            path = draw()
+        except Exception as err:  # noqa: BLE001 - recorded and logged, see the docstring
+            plt.close("all")
+            report.skipped[name] = f"failed: {type(err).__name__}: {str(err).splitlines()[0][:300]}"
+            log.warning("plot %s %s", name, report.skipped[name])
+            return
+        if path is None:
+            report.skipped[name] = reason_if_none
+        else:
+            report.files.append(path)
+
+    def optuna_png(name: str) -> Path:
+        axes = _draw(name, study, metric, optuna.visualization.matplotlib)
+        if name == "intermediate_values":
+            _mark_pruned(axes, study)
+        return _save_axes(axes, out / f"{name}.png")
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         warnings.simplefilter("ignore", UserWarning)  # matplotlib: a parameter with one value has equal limits
@@ -136,20 +160,15 @@ def study_plots(study: optuna.Study, out: Path, metric: str, html: bool = True) 
                 report.skipped[name] = reason
                 continue
             drawable.append(name)
-            axes = _draw(name, study, metric, optuna.visualization.matplotlib)
-            if name == "intermediate_values":
-                _mark_pruned(axes, study)
-            report.files.append(_save_axes(axes, out / f"{name}.png"))
-        race = arch_race(study, out / "arch_race.png", metric)
-        if race is None:
-            report.skipped["arch_race"] = "the trials do not span more than one architecture"
-        else:
-            report.files.append(race)
+            attempt(name, lambda: optuna_png(name))
+        attempt("arch_race", lambda: arch_race(study, out / "arch_race.png", metric),
+                "the trials do not span more than one architecture")
         if html and drawable:
-            report.files.append(_html_page(study, [n for n in drawable if n in INTERACTIVE] or drawable,
-                                           out / HTML_NAME, metric))
+            shown = [n for n in drawable if n in INTERACTIVE] or drawable
+            attempt("html", lambda: _html_page(study, shown, out / HTML_NAME, metric))
     for name, reason in report.skipped.items():
-        log.info("plot %s skipped: %s", name, reason)
+        if not reason.startswith("failed"):
+            log.info("plot %s skipped: %s", name, reason)
     return report
 
 

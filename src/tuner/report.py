@@ -25,15 +25,22 @@ PLOTS_DIR = "plots"
 
 def log_trial(tracker: Tracker, run_id: str, number: int, epochs: Sequence[Mapping[str, float]],
               summary: str | None) -> None:
-    """``learning_curves.png`` (when an epoch ran) and ``model_summary.txt`` (when the model was built)."""
+    """``learning_curves.png`` (when an epoch ran) and ``model_summary.txt`` (when the model was built).
+
+    Runs in the objective's ``finally``: an error here is logged as a warning and never changes the
+    trial's outcome.
+    """
     from tuner.figures import learning_curves
 
-    if summary:
-        tracker.log_text(run_id, summary, "model_summary.txt")
-    if epochs:
-        with tempfile.TemporaryDirectory(prefix="tuner-curve-") as tmp:
-            path = learning_curves(epochs, Path(tmp) / "learning_curves.png", f"trial {number}")
-            tracker.log_file(run_id, path)
+    try:
+        if summary:
+            tracker.log_text(run_id, summary, "model_summary.txt")
+        if epochs:
+            with tempfile.TemporaryDirectory(prefix="tuner-curve-") as tmp:
+                path = learning_curves(epochs, Path(tmp) / "learning_curves.png", f"trial {number}")
+                tracker.log_file(run_id, path)
+    except Exception as err:  # noqa: BLE001 - logged; a figure must not fail the trial it describes
+        log.warning("trial %d: learning curve / model summary not logged: %s: %s", number, type(err).__name__, err)
 
 
 def log_study_plots(study: optuna.Study, tracker: Tracker, run_id: str, metric: str) -> list[str]:
