@@ -92,7 +92,11 @@ def export(cfg: DictConfig) -> Submission:
             if accuracy is not None:
                 tracker.log_metrics(parent, {"test_accuracy": accuracy})
             if cfg.export.insight:
-                insight = _log_insight(model, data, tracker, parent, Path(tmp) / "insight")
+                try:
+                    insight = _log_insight(model, data, tracker, parent, Path(tmp) / "insight")
+                except Exception as err:  # noqa: BLE001 - the submission is written; say what is missing
+                    log.warning("best-model insight not logged (%s: %s); the submission is written",
+                                type(err).__name__, str(err).splitlines()[0][:300])
             log_study_plots(study, tracker, parent, cfg.search.metric)
         if cfg.export.register:
             version = tracker.register_model(registry_name(cfg.name), run_id, "model", {

@@ -22,6 +22,8 @@ from typing import Any, Mapping
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from tuner.errors import TunerError
+
 log = logging.getLogger(__name__)
 
 # Optuna trial state -> MLflow run status.
@@ -125,14 +127,21 @@ class Tracker:
             tracker.register_model("tuner-digits_cnn", child, "model", {"tuner.trial": "3"})  # -> 1, 2, ...
         """
         from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
         try:
-            self.client.get_registered_model(name)
-        except MlflowException:
-            self.client.create_registered_model(
-                name, description=f"Best models exported from tuner experiment {name.removeprefix('tuner-')}")
-        version = self.client.create_model_version(
-            name, source=f"runs:/{run_id}/{artifact}", run_id=run_id, tags={k: str(v) for k, v in tags.items()},
-            await_creation_for=0,
-        )
+            try:
+                self.client.get_registered_model(name)
+            except MlflowException as err:
+                if err.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+                    raise
+                self.client.create_registered_model(
+                    name, description=f"Best models exported from tuner experiment {name.removeprefix('tuner-')}")
+            version = self.client.create_model_version(
+                name, source=f"runs:/{run_id}/{artifact}", run_id=run_id,
+                tags={k: str(v) for k, v in tags.items()}, await_creation_for=0,
+            )
+        except MlflowException as err:
+            raise TunerError(f"cannot register model '{name}' at tracking.uri={self.uri}: {err.message}; "
+                             "set export.register=false to export without the model registry") from err
         return int(version.version)
