@@ -212,7 +212,10 @@ def arch_race(study: optuna.Study, path: Path, metric: str) -> Path | None:
         return None
     fig, (by_trial, by_time) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     try:
+        last_number = max(steps[-1][0] for steps in race.values())
+        last_seconds = max(steps[-1][1] for steps in race.values())
         for arch, steps in sorted(race.items()):
+            steps = steps + [(last_number, last_seconds, steps[-1][2])]  # each best holds to the end
             numbers, seconds, best = zip(*steps)
             by_trial.step(numbers, best, where="post", marker="o", label=arch)
             by_time.step(seconds, best, where="post", marker="o", label=arch)
