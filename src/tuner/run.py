@@ -170,14 +170,14 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float]:
         trial.set_user_attr("mlflow_run_id", run_id)
         state, reason, pruned, figures, model_path = "FAIL", "", "", {}, None
         epochs: list[dict[str, float]] = []
-        summary = None
+        layer_table: str | None = None
         start = time.perf_counter()
         tmp = tempfile.TemporaryDirectory(prefix="tuner-trial-")
         try:
             new_session(seed)
             model = build_model(hp, ctx.data.input_shape, ctx.data.n_classes)
             figures["n_params"] = model.count_params()
-            summary = describe(model)
+            layer_table = describe(model)
             trial.set_user_attr("n_params", figures["n_params"])
 
             def on_epoch(epoch: int, logs: dict[str, float]) -> None:
@@ -220,7 +220,7 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float]:
             tags = {"optuna.fail_reason": reason} if reason else {"optuna.prune_reason": pruned} if pruned else {}
             if reason:
                 trial.set_user_attr("fail_reason", reason)
-            log_trial(ctx.tracker, run_id, trial.number, epochs, summary)
+            log_trial(ctx.tracker, run_id, trial.number, epochs, layer_table)
             ctx.tracker.end_trial(run_id, state, figures, tags, model_path)
             tmp.cleanup()
             summary = {k: round(v, 4) for k, v in figures.items() if k.startswith("final_val")}
