@@ -72,6 +72,13 @@ class TrackingConfig:
 @dataclass
 class ExportConfig:
     path: Optional[str] = None
+    insight: bool = True      # confusion matrix, worst mistakes, saliency, occlusion, filters
+    register: bool = True     # a new version of the registered model tuner-<name> per export
+
+
+@dataclass
+class LeaderboardConfig:
+    top: int = 10
 
 
 @dataclass
@@ -86,6 +93,7 @@ class TunerConfig:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    leaderboard: LeaderboardConfig = field(default_factory=LeaderboardConfig)
 
 
 ConfigStore.instance().store(name="tuner_schema", node=TunerConfig)

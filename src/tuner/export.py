@@ -15,6 +15,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import hydra
 import numpy as np
@@ -23,14 +24,16 @@ import pandas as pd
 from omegaconf import DictConfig
 
 import tuner  # noqa: F401 - quiets TensorFlow before anything imports it
-from tuner.config import CONF_DIR, experiment_dir, validate
+from tuner.config import CONF_DIR, experiment_dir, objectives, validate
 from tuner.data import Dataset, load_dataset
 from tuner.errors import TunerError
+from tuner.report import log_study_plots
 from tuner.study import best_completed, open_study
 from tuner.track import Tracker
 
 log = logging.getLogger("tuner.export")
 PREDICT_BATCH = 1024
+INSIGHT_DIR = "best_model"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,13 @@ class Submission:
     trial: int
     rows: int
     test_accuracy: float | None
+    model_version: int | None = None
+    insight: tuple[str, ...] = ()
+
+
+def registry_name(experiment: str) -> str:
+    """The registered model that collects an experiment's exports: ``tuner-<experiment>``."""
+    return f"tuner-{experiment}"
 
 
 def export(cfg: DictConfig) -> Submission:
@@ -68,30 +78,69 @@ def export(cfg: DictConfig) -> Submission:
         else:
             raise TunerError(f"none of the {len(candidates)} completed trials of '{cfg.name}' has a loadable model "
                              "(tracking.log_models=false, or the artifacts under mlruns/ were removed)")
-    path = Path(cfg.export.path) if cfg.export.path else experiment_dir(cfg) / "submission.csv"
-    write_submission(path, data, labels)
-    accuracy = float(np.mean(labels == data.y_test)) if data.y_test is not None else None
-    parent = study.user_attrs.get("mlflow_parent_run_id")
-    if parent:
-        tracker.log_file(parent, path)
-        tracker.set_tags(parent, {"tuner.submission_trial": str(trial.number)})
-        if accuracy is not None:
-            tracker.log_metrics(parent, {"test_accuracy": accuracy})
-    return Submission(path, trial.number, len(labels), accuracy)
+        if trial is not candidates[0]:
+            log.warning("exporting trial %d instead of the best trial %d, whose model could not be loaded",
+                        trial.number, candidates[0].number)
+        path = Path(cfg.export.path) if cfg.export.path else experiment_dir(cfg) / "submission.csv"
+        write_submission(path, data, labels)
+        accuracy = float(np.mean(labels == data.y_test)) if data.y_test is not None else None
+        parent = study.user_attrs.get("mlflow_parent_run_id")
+        version, insight = None, ()
+        if parent:
+            tracker.log_file(parent, path)
+            tracker.set_tags(parent, {"tuner.submission_trial": str(trial.number)})
+            if accuracy is not None:
+                tracker.log_metrics(parent, {"test_accuracy": accuracy})
+            if cfg.export.insight:
+                try:
+                    insight = _log_insight(model, data, tracker, parent, Path(tmp) / "insight")
+                except Exception as err:  # noqa: BLE001 - the submission is written; say what is missing
+                    log.warning("best-model insight not logged (%s: %s); the submission is written",
+                                type(err).__name__, str(err).splitlines()[0][:300])
+            log_study_plots(study, tracker, parent, objectives(cfg)[0][0])
+        if cfg.export.register:
+            version = tracker.register_model(registry_name(cfg.name), run_id, "model", {
+                "tuner.experiment": cfg.name, "tuner.trial": str(trial.number), "tuner.value": str(trial.value),
+                "tuner.test_accuracy": str(accuracy)})
+            log.info("registered trial %d as %s version %d", trial.number, registry_name(cfg.name), version)
+    return Submission(path, trial.number, len(labels), accuracy, version, insight)
+
+
+def _log_insight(model: Any, data: Dataset, tracker: Tracker, parent: str, out: Path) -> tuple[str, ...]:
+    """The best model's insight figures, on the test split when its labels are known, else validation,
+    logged under ``best_model/`` of the parent run."""
+    from tuner.insight import explain
+
+    split, x, y = ("test", data.x_test, data.y_test) if data.y_test is not None else ("validation", data.x_val,
+                                                                                         data.y_val)
+    files = explain(model, x, y, data.n_classes, out, split)
+    tracker.log_folder(parent, out, INSIGHT_DIR)
+    return tuple(f"{INSIGHT_DIR}/{f.name}" for f in files)
 
 
 def write_submission(path: Path, data: Dataset, labels: np.ndarray) -> None:
-    """Check the rows against the test split, then write ``filename,label`` atomically."""
+    """Check the rows against the test split, then write ``filename,label`` atomically: a temporary
+    file in the same folder, flushed to disk, renamed over ``path``. A failure at any point leaves
+    the previous ``path`` (if any) as it was and no temporary file behind."""
+    labels = np.asarray(labels)
     if len(labels) != len(data.test_ids):
-        raise TunerError(f"{len(labels)} predictions for {len(data.test_ids)} test images")
+        raise TunerError(f"{len(labels)} predictions for {len(data.test_ids)} test images: not writing {path}")
     if len(set(data.test_ids)) != len(data.test_ids):
-        raise TunerError("the test split has duplicate filenames")
-    if labels.min() < 0 or labels.max() >= data.n_classes:
-        raise TunerError(f"a predicted label lies outside 0..{data.n_classes - 1}")
+        raise TunerError(f"the test split has duplicate filenames: not writing {path}")
+    if len(labels) and (not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0
+                        or labels.max() >= data.n_classes):
+        raise TunerError(f"a predicted label lies outside the label set 0..{data.n_classes - 1}: not writing {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pd.DataFrame({"filename": list(data.test_ids), "label": labels.astype(int)}).to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as out:
+            pd.DataFrame({"filename": list(data.test_ids), "label": labels.astype(int)}).to_csv(out, index=False)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
@@ -103,6 +152,8 @@ def main(cfg: DictConfig) -> None:
         sys.exit(2)
     accuracy = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "unknown (no test labels)"
     print(f"wrote {result.path} ({result.rows} rows) from trial {result.trial}; test accuracy {accuracy}")
+    if result.model_version is not None:
+        print(f"registered as model '{registry_name(cfg.name)}' version {result.model_version}")
 
 
 if __name__ == "__main__":

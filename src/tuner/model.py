@@ -100,3 +100,20 @@ def new_session(seed: int) -> None:
     keras.backend.clear_session()
     keras.config.set_dtype_policy(policy)
     keras.utils.set_random_seed(seed)
+
+
+def describe(model: keras.Model) -> str:
+    """A plain-text table of ``model``: each layer's type, output shape and parameter count, then totals.
+
+    Example::
+
+        print(describe(build_model(hp, (28, 28, 1), 10)))
+    """
+    rows = [(layer.name, type(layer).__name__, str(tuple(layer.output.shape)), layer.count_params())
+            for layer in model.layers]
+    widths = [max(len(str(r[i])) for r in rows + [("layer", "type", "output shape", "params")]) for i in range(4)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths[:3]) + f"  {{:>{widths[3]}}}"
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    return "\n".join([f"model {model.name}", line.format("layer", "type", "output shape", "params"),
+                      *(line.format(*r) for r in rows),
+                      f"total params {model.count_params()}, trainable {trainable}", ""])

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from tuner.config import experiment_dir, objectives, override_line, to_yaml, validate
 from tuner.data import Dataset, check_source, load_dataset
 from tuner.errors import ConfigError, TrialFailed, TunerError
+from tuner.report import log_study_plots, log_trial
 from tuner.space import Param, check_flip, parse_space
 from tuner.study import best_completed, finished_count, leaderboard, metric_names, open_study
 from tuner.track import Tracker
@@ -160,7 +161,7 @@ class _FailureGuard:
 def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float | list[float]]:
     """The objective for ``study.optimize``; also callable with ``optuna.trial.FixedTrial``."""
     from tuner.device import activate, failure_reason
-    from tuner.model import build_model, new_session
+    from tuner.model import build_model, describe, new_session
     from tuner.train import inference_ms, save, train
 
     goals = objectives(ctx.cfg)
@@ -181,16 +182,20 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float | l
         )
         trial.set_user_attr("mlflow_run_id", run_id)
         state, reason, pruned, figures, model_path = "FAIL", "", "", {}, None
+        epochs: list[dict[str, float]] = []
+        layer_table: str | None = None
         start = time.perf_counter()
         tmp = tempfile.TemporaryDirectory(prefix="tuner-trial-")
         try:
             new_session(seed)
             model = build_model(hp, ctx.data.input_shape, ctx.data.n_classes, ctx.data.pixel_mean)
             figures["n_params"] = model.count_params()
+            layer_table = describe(model)
             trial.set_user_attr("n_params", figures["n_params"])
 
             def on_epoch(epoch: int, logs: dict[str, float]) -> None:
                 ctx.tracker.log_epoch(run_id, epoch, logs)
+                epochs.append(logs)
                 if metric not in logs:
                     raise TrialFailed(f"metric {metric!r} missing from Keras logs {sorted(logs)}")
                 figures["epochs_run"] = epoch + 1
@@ -233,6 +238,7 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float | l
             tags = {"optuna.fail_reason": reason} if reason else {"optuna.prune_reason": pruned} if pruned else {}
             if reason:
                 trial.set_user_attr("fail_reason", reason)
+            log_trial(ctx.tracker, run_id, trial.number, epochs, layer_table)
             ctx.tracker.end_trial(run_id, state, figures, tags, model_path)
             tmp.cleanup()
             summary = {k: round(v, 4) for k, v in figures.items() if k.startswith("final_val")}
@@ -259,7 +265,7 @@ def _literal(value: Any) -> str:
 
 def summarize(study: optuna.Study, cfg: DictConfig, tracker: Tracker, parent_id: str) -> Path:
     """Write ``leaderboard.csv`` (and ``pareto_front.csv`` for several objectives) and log them, the composed
-    config and the best trial to the parent run."""
+    config, the best trial and the study plots to the parent run."""
     board = leaderboard(study)
     path = experiment_dir(cfg) / "leaderboard.csv"
     board.to_csv(path, index=False)
@@ -279,4 +285,5 @@ def summarize(study: optuna.Study, cfg: DictConfig, tracker: Tracker, parent_id:
                                         "finished_trials": finished_count(study)})
         tracker.set_tags(parent_id, {"tuner.best_trial": str(top.number),
                                      "tuner.best_run_id": str(top.user_attrs.get("mlflow_run_id"))})
+    log_study_plots(study, tracker, parent_id, objectives(cfg)[0][0])
     return path

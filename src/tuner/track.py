@@ -22,6 +22,8 @@ from typing import Any, Mapping
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from tuner.errors import TunerError
+
 log = logging.getLogger(__name__)
 
 # Optuna trial state -> MLflow run status.
@@ -91,6 +93,10 @@ class Tracker:
     def log_file(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path)
 
+    def log_folder(self, run_id: str, folder: Path, artifact_path: str | None = None) -> None:
+        """Log every file under ``folder`` (replacing earlier files of the same names)."""
+        self.client.log_artifacts(run_id, str(folder), artifact_path)
+
     def log_text(self, run_id: str, text: str, name: str) -> None:
         """Log ``text`` as the artifact ``name`` (replacing an earlier one of that name)."""
         with tempfile.TemporaryDirectory() as tmp:
@@ -111,3 +117,31 @@ class Tracker:
     def download(self, run_id: str, artifact: str, dst: Path) -> Path:
         """Fetch one artifact of a run into ``dst``; returns the local path."""
         return Path(self.client.download_artifacts(run_id, artifact, str(dst)))
+
+    def register_model(self, name: str, run_id: str, artifact: str, tags: Mapping[str, str]) -> int:
+        """Register the run's ``artifact`` as a new version of the registered model ``name``
+        (created on first use); returns the version number.
+
+        Example::
+
+            tracker.register_model("tuner-digits_cnn", child, "model", {"tuner.trial": "3"})  # -> 1, 2, ...
+        """
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+        try:
+            try:
+                self.client.get_registered_model(name)
+            except MlflowException as err:
+                if err.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+                    raise
+                self.client.create_registered_model(
+                    name, description=f"Best models exported from tuner experiment {name.removeprefix('tuner-')}")
+            version = self.client.create_model_version(
+                name, source=f"runs:/{run_id}/{artifact}", run_id=run_id,
+                tags={k: str(v) for k, v in tags.items()}, await_creation_for=0,
+            )
+        except MlflowException as err:
+            raise TunerError(f"cannot register model '{name}' at tracking.uri={self.uri}: {err.message}; "
+                             "set export.register=false to export without the model registry") from err
+        return int(version.version)

@@ -1,0 +1,60 @@
+"""What people look at after a search, logged to MLflow: a trial's learning curves and
+model summary on its child run, the study plots on the parent run. Never imports Keras:
+models arrive as their summary text, training as its per-epoch logs.
+
+Example::
+
+    log_trial(tracker, child_id, 3, epochs=[{"loss": 0.5, "val_loss": 0.6, ...}], summary="model cnn ...")
+    log_study_plots(study, tracker, parent_id, "val_accuracy")
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import optuna
+
+from tuner.track import Tracker
+
+log = logging.getLogger(__name__)
+PLOTS_DIR = "plots"
+
+
+def log_trial(tracker: Tracker, run_id: str, number: int, epochs: Sequence[Mapping[str, float]],
+              summary: str | None) -> None:
+    """``learning_curves.png`` (when an epoch ran) and ``model_summary.txt`` (when the model was built).
+
+    Runs in the objective's ``finally``: an error here is logged as a warning and never changes the
+    trial's outcome.
+    """
+    from tuner.figures import learning_curves
+
+    try:
+        if summary:
+            tracker.log_text(run_id, summary, "model_summary.txt")
+        if epochs:
+            with tempfile.TemporaryDirectory(prefix="tuner-curve-") as tmp:
+                path = learning_curves(epochs, Path(tmp) / "learning_curves.png", f"trial {number}")
+                tracker.log_file(run_id, path)
+    except Exception as err:  # noqa: BLE001 - logged; a figure must not fail the trial it describes
+        log.warning("trial %d: learning curve / model summary not logged: %s: %s", number, type(err).__name__, err)
+
+
+def log_study_plots(study: optuna.Study, tracker: Tracker, run_id: str, metric: str) -> list[str]:
+    """Draw the study plots and log them under ``plots/`` of the parent run; returns the file names.
+
+    ``plots/skipped.txt`` names the plots left out and why, so the UI says why one is missing
+    (rewritten every time, so it never describes an older invocation).
+    """
+    from tuner.plots import study_plots
+
+    with tempfile.TemporaryDirectory(prefix="tuner-plots-") as tmp:
+        out = Path(tmp) / PLOTS_DIR
+        report = study_plots(study, out, metric)
+        reasons = "".join(f"{k}: {v}\n" for k, v in report.skipped.items()) or "every plot was drawn\n"
+        (out / "skipped.txt").write_text(reasons)
+        tracker.log_folder(run_id, out, PLOTS_DIR)
+    return [p.name for p in report.files]
