@@ -1,7 +1,7 @@
 """Training speed on this machine's CPU: images per second of `model.fit` for one CNN, by input
 path (NumPy arrays handed to Keras, as before issue 6, or tuner's tf.data pipeline), XLA and batch size.
 
-    .venv/bin/python bench/train_speed.py [batches] [--hp key=value ...]
+    .venv/bin/python bench/train_speed.py [batches [pipeline|batch|jit]] [--hp key=value ...]
 
 Each configuration fits two epochs of `batches` batches of Fashion-MNIST training images and is
 timed on the second (the first compiles). The CNN is the fashion_cnn space's double-conv
@@ -84,7 +84,8 @@ def throughput(data, hp: dict, batches: int, path: str, jit: bool, batch_size: i
 
 def main(argv: list[str]) -> None:
     rest, hp = parse(list(argv))
-    cfg = compose(["+experiment=fashion_cnn"])
+    jit_only = len(rest) > 1 and rest[1] == "jit"  # Keras never XLA-compiles under op determinism: turn it off
+    cfg = compose(["+experiment=fashion_cnn"] + (["device.deterministic=false"] if jit_only else []))
     activate(cfg.device)
     data = load_dataset(cfg.data, cfg.seed)
     print(f"model: {hp}")
@@ -111,9 +112,15 @@ def main(argv: list[str]) -> None:
     print(f"{batches} batches per timed epoch; images per second of the second epoch, wall clock and "
           "CPU time of all threads (higher is better)")
     plain = {**hp, "augment_shift": 0.0}  # Keras' random image layers cannot be XLA-compiled
-    runs = [("arrays", False, 128, hp), ("tf.data", False, 128, hp)] * 2 + [
-        ("tf.data", False, 128, plain), ("tf.data", True, 128, plain)] * 2 + [
-        ("tf.data", False, 64, hp), ("tf.data", False, 256, hp)]
+    what = rest[1] if len(rest) > 1 else "pipeline"
+    runs = []
+    if what == "pipeline":
+        runs += [("arrays", False, 128, hp), ("tf.data", False, 128, hp)] * 2
+    if what == "batch":
+        runs += [("tf.data", False, 64, hp), ("tf.data", False, 128, hp), ("tf.data", False, 256, hp)]
+    if what == "jit":
+        print("jit runs: op determinism off (device.deterministic=false), no augmentation")
+        runs += [("tf.data", False, 128, plain), ("tf.data", True, 128, plain)] * 2
     for path, jit, batch_size, model_hp in runs:
         rate, cpu_rate, compiled = throughput(data, model_hp, batches, path, jit, batch_size)
         print(f"{path:8s} augment_shift={model_hp['augment_shift']:<5} jit_compile={str(jit):5s} (XLA used: "

@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from tuner.errors import TrialFailed
 from tuner.model import build_optimizer
 from tuner.space import value
 
+log = logging.getLogger(__name__)
 EpochHook = Callable[[int, dict[str, float]], None]
 LOSS = "sparse_categorical_crossentropy"
 TIMED_CALLS = 3  # inference_ms: the fastest of this many timed calls, after one warm-up call
@@ -109,6 +111,9 @@ def compile_model(model: keras.Model, hp: Mapping[str, Any], steps: int = 1) -> 
     jit = value(hp, "jit_compile")
     model.compile(optimizer=build_optimizer(hp["optimizer"], learning_rate(hp, steps)), loss=LOSS,
                   metrics=["accuracy"], jit_compile="auto" if jit is None else bool(jit))
+    if jit and not model.jit_compile:
+        log.warning("jit_compile=true ignored: Keras compiles no model with XLA under op determinism "
+                    "(set device.deterministic=false) nor one with random augmentation layers (augment_*)")
 
 
 def train(model: keras.Model, hp: Mapping[str, Any], data: Dataset, on_epoch: EpochHook | None = None,
