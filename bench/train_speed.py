@@ -5,8 +5,11 @@ path (NumPy arrays handed to Keras, as before issue 6, or tuner's tf.data pipeli
 
 Each configuration fits two epochs of `batches` batches of Fashion-MNIST training images and is
 timed on the second (the first compiles). The CNN is the fashion_cnn space's double-conv
-batch-norm block design unless --hp changes it. Determinism is as the default config sets it
-(device.deterministic=true), as in a real study. The figures are noisy on a shared machine.
+batch-norm block design unless --hp changes it. `pipeline` (default) compares the NumPy arrays
+handed to Keras with the tf.data pipeline, `batch` batch sizes 64/128/256, `jit` XLA off and on
+(in a process with op determinism off and no augmentation, since Keras compiles neither with
+XLA); the others keep determinism on, as a study does. CPU-seconds (all threads) are printed
+beside wall seconds: they suffer less when other processes share the machine.
 
     .venv/bin/python bench/train_speed.py epochs <n> [--hp key=value ...]
 
@@ -96,13 +99,13 @@ def main(argv: list[str]) -> None:
         hp = {**hp, "epochs": epochs}
         new_session(0)
         model = build_model(hp, data.input_shape, data.n_classes, data.pixel_mean)
-        start = [time.perf_counter()]
+        start = [time.perf_counter(), time.process_time()]
 
         def show(epoch, logs):
-            now = time.perf_counter()
-            print(f"epoch {epoch + 1}/{epochs}: {now - start[0]:.1f} s (incl. validation), "
-                  f"val_accuracy {logs['val_accuracy']:.4f}, accuracy {logs['accuracy']:.4f}", flush=True)
-            start[0] = now
+            now = [time.perf_counter(), time.process_time()]
+            print(f"epoch {epoch + 1}/{epochs}: {now[0] - start[0]:.1f} s, {now[1] - start[1]:.1f} CPU-s (incl. "
+                  f"validation), val_accuracy {logs['val_accuracy']:.4f}, accuracy {logs['accuracy']:.4f}", flush=True)
+            start[:] = now
 
         result = train(model, hp, data, show)
         print(f"{len(data.x_train)} training images; {result.seconds / epochs:.1f} s per epoch on average; "
