@@ -95,7 +95,7 @@ def export(cfg: DictConfig) -> Submission:
             log_study_plots(study, tracker, parent, objectives(cfg)[0][0])
         if cfg.export.register and model_run:
             version = tracker.register_model(registry_name(cfg.name), model_run, model_artifact, {
-                "tuner.experiment": cfg.name, "tuner.trial": str(trial.number), "tuner.value": str(trial.value),
+                "tuner.experiment": cfg.name, "tuner.trial": str(trial.number), "tuner.value": str(trial.values[0]),
                 "tuner.test_accuracy": str(accuracy), **refit_tags})
             log.info("registered trial %d as %s version %d", trial.number, registry_name(cfg.name), version)
     refit = int(refit_tags["tuner.refit_epochs"]) if refit_tags else None
