@@ -100,7 +100,7 @@ def export(cfg: DictConfig) -> Submission:
             log_study_plots(study, tracker, parent, objectives(cfg)[0][0])
         if cfg.export.register:
             version = tracker.register_model(registry_name(cfg.name), run_id, "model", {
-                "tuner.experiment": cfg.name, "tuner.trial": str(trial.number), "tuner.value": str(trial.value),
+                "tuner.experiment": cfg.name, "tuner.trial": str(trial.number), "tuner.value": str(trial.values[0]),
                 "tuner.test_accuracy": str(accuracy)})
             log.info("registered trial %d as %s version %d", trial.number, registry_name(cfg.name), version)
     return Submission(path, trial.number, len(labels), accuracy, version, insight)
