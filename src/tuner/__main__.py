@@ -30,6 +30,10 @@ def main(cfg: DictConfig) -> float | None:
     except TunerError as err:
         log.error("%s", err)
         sys.exit(2)
+    except KeyboardInterrupt as err:
+        log.error("interrupted (%s): the running trial is FAIL and its MLflow run KILLED; "
+                  "rerun the same command to resume", err or "SIGINT")
+        sys.exit(130)
     log.info("best %s: %s", cfg.search.metric, best)
     return best
 

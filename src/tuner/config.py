@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from tuner.errors import ConfigError
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
 DIRECTIONS = ("maximize", "minimize")
+MAX_WORKERS_PER_CPU = 4
 
 
 @dataclass
@@ -101,6 +103,13 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"search.timeout={s.timeout}: give a positive number of seconds, or null for none")
     if s.n_workers < 1:
         raise ConfigError(f"search.n_workers={s.n_workers}: give at least 1 worker process")
+    if s.n_workers > s.n_trials:
+        raise ConfigError(f"search.n_workers={s.n_workers} is more than search.n_trials={s.n_trials}: "
+                          f"some workers would have nothing to do; use at most {s.n_trials}")
+    cpus = len(os.sched_getaffinity(0))
+    if s.n_workers > MAX_WORKERS_PER_CPU * cpus:
+        raise ConfigError(f"search.n_workers={s.n_workers} on {cpus} CPU cores would only thrash; use at most "
+                          f"{MAX_WORKERS_PER_CPU * cpus} (for more, spread workers over machines: search.storage=...)")
     if s.direction not in DIRECTIONS:
         raise ConfigError(f"unknown direction '{s.direction}' at search.direction; choose one of: {', '.join(DIRECTIONS)}")
     if s.metric not in METRICS:

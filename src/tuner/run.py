@@ -24,15 +24,16 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from tuner.config import experiment_dir, override_line, to_yaml, validate
+from tuner.coordinate import (SURPLUS_ATTR, agree_parent, close_parent, guard_slot, reap, interrupts_once,
+                              stale_callback, wait_for_slot)
 from tuner.data import Dataset, check_source, load_dataset
 from tuner.errors import ConfigError, TrialFailed, TunerError
 from tuner.space import Param, parse_space
-from tuner.study import best_completed, finished_count, leaderboard, open_study
+from tuner.study import best_completed, finished_count, join_study, leaderboard
 from tuner.track import Tracker
 from tuner.trial import sample, trial_seed
 
 log = logging.getLogger(__name__)
-PARENT_ATTR = "mlflow_parent_run_id"
 ENQUEUED_ATTR = "enqueued"
 
 
@@ -62,28 +63,37 @@ def prepare(cfg: DictConfig) -> tuple[dict[str, Param], Any, Any]:
 
 
 def run_study(cfg: DictConfig, overrides: list[str] | None = None) -> float | None:
-    """Run (or resume) the experiment's study to its budget; returns the best value so far."""
+    """Run (or resume) the experiment's study to its budget; returns the best value so far.
+
+    With ``search.n_workers`` > 1 the trials run in that many worker processes
+    (``tuner.workers``); this process opens the study and its parent run, then waits.
+    """
     space, sampler, pruner = prepare(cfg)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(cfg, sampler, pruner)
-    data = load_dataset(cfg.data, cfg.seed)
+    study, created = join_study(cfg, sampler, pruner, on_stale=stale_callback(cfg.tracking.uri, cfg.name))
     tracker = Tracker(cfg.tracking.uri, cfg.name)
-    parent_id = tracker.open_parent(study.user_attrs.get(PARENT_ATTR), f"study-{cfg.name}",
-                                    tags={"tuner.study": cfg.name, "tuner.kind": "study"})
-    study.set_user_attr(PARENT_ATTR, parent_id)
-    ctx = Context(cfg, space, data, tracker, parent_id, list(overrides or []))
-    gc.freeze()  # what is loaded now lives all run: keep it out of the per-trial collections
+    reap(study, tracker)  # trials left RUNNING by a crashed run: FAIL, their runs KILLED
+    parent_id = agree_parent(study, created, tracker, f"study-{cfg.name}",
+                             tags={"tuner.study": cfg.name, "tuner.kind": "study"})
     _enqueue(study, cfg)
     status = "FAILED"
     try:
-        _optimize(study, ctx)
+        with interrupts_once():
+            if cfg.search.n_workers > 1:
+                from tuner.workers import run_workers
+
+                run_workers(cfg, parent_id, list(overrides or []))
+            else:
+                ctx = Context(cfg, space, load_dataset(cfg.data, cfg.seed), tracker, parent_id, list(overrides or []))
+                gc.freeze()  # what is loaded now lives all run: keep it out of the per-trial collections
+                _optimize(study, ctx)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
-        summarize(study, ctx.cfg, tracker, parent_id)
-        tracker.close_parent(parent_id, status)
+        summarize(study, cfg, tracker, parent_id)
+        close_parent(study, tracker, parent_id, status)
     best = best_completed(study)
     return best[0].value if best else None
 
@@ -98,28 +108,34 @@ def _enqueue(study: optuna.Study, cfg: DictConfig) -> None:
         study.set_user_attr(ENQUEUED_ATTR, len(items))
 
 
-def _optimize(study: optuna.Study, ctx: Context) -> None:
+def _optimize(study: optuna.Study, ctx: Context, progress: bool = True) -> None:
+    """Run trials until ``search.n_trials`` are finished (by this and any other worker) or time is up."""
     budget = ctx.cfg.search.n_trials
-    done = finished_count(study)
-    if done >= budget:
-        log.info("study %s already has %d finished trials (search.n_trials=%d): nothing to run", ctx.cfg.name, done, budget)
+    timeout = ctx.cfg.search.timeout
+    deadline = time.monotonic() + timeout if timeout else None
+    if not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
+        log.info("study %s has %d finished trials (search.n_trials=%d): nothing to run",
+                 ctx.cfg.name, finished_count(study), budget)
         return
-    bar = tqdm(total=budget, initial=done, desc=ctx.cfg.name, unit="trial", dynamic_ncols=True)
+    bar = tqdm(total=budget, initial=finished_count(study), desc=ctx.cfg.name, unit="trial",
+               dynamic_ncols=True, disable=not progress)
     failures = _FailureGuard(ctx.cfg.search.max_failures)
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.user_attrs.get(SURPLUS_ATTR):
+            return
         failures(study, trial)
-        if trial.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
-            bar.update(1)
+        bar.n = finished_count(study)
         best = best_completed(study)
         if best:
             bar.set_postfix({ctx.cfg.search.metric: f"{best[0].value:.4f}"})
-        if finished_count(study) >= budget:
+        bar.refresh()
+        if failures.tripped or not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
             study.stop()
 
     try:
-        study.optimize(make_objective(ctx), n_trials=None, timeout=ctx.cfg.search.timeout,
-                       catch=(TrialFailed,), callbacks=[after_trial], gc_after_trial=True)
+        study.optimize(guard_slot(make_objective(ctx), budget, ctx.tracker, deadline), n_trials=None,
+                       timeout=timeout, catch=(TrialFailed,), callbacks=[after_trial], gc_after_trial=True)
     finally:
         bar.close()
     failures.raise_if_tripped()
@@ -137,11 +153,15 @@ class _FailureGuard:
             return
         self.in_a_row += 1
         self.last_reason = str(trial.user_attrs.get("fail_reason", "unknown"))
-        if self.in_a_row >= self.limit:
+        if self.tripped:
             study.stop()
 
+    @property
+    def tripped(self) -> bool:
+        return self.in_a_row >= self.limit
+
     def raise_if_tripped(self) -> None:
-        if self.in_a_row >= self.limit:
+        if self.tripped:
             raise TunerError(
                 f"{self.in_a_row} trials failed in a row (search.max_failures={self.limit}); last reason: "
                 f"{self.last_reason}. Fix the space or raise search.max_failures."

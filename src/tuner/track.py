@@ -17,12 +17,19 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from sqlalchemy.exc import OperationalError
 
 log = logging.getLogger(__name__)
+# SQLite lets one writer in at a time; MLflow waits 20 s for the lock, but a transaction that
+# must upgrade from read to write is refused at once. Such calls are retried with back-off.
+LOCK_RETRIES = 8
+LOCK_BACKOFF_S = 0.05
+lock_retries = 0  # how many retries this process needed (the parallel benchmark prints it)
 
 # Optuna trial state -> MLflow run status.
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
@@ -33,16 +40,52 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _locked(err: BaseException) -> bool:
+    return "database is locked" in str(err) or "database table is locked" in str(err)
+
+
+class _RetryingClient:
+    """An ``MlflowClient`` whose calls are retried while a SQLite store reports itself locked."""
+
+    def __init__(self, uri: str) -> None:
+        self._client = MlflowClient(tracking_uri=uri)
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        return lambda *args, **kwargs: _retry(method, *args, **kwargs)
+
+
+def _retry(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    global lock_retries
+    for attempt in range(LOCK_RETRIES):
+        try:
+            return method(*args, **kwargs)
+        except (MlflowException, OperationalError) as err:
+            if not _locked(err) or attempt == LOCK_RETRIES - 1:
+                raise
+            lock_retries += 1
+            time.sleep(LOCK_BACKOFF_S * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 class Tracker:
     """Thin wrapper over ``MlflowClient`` that knows the parent/child layout of a study."""
 
     def __init__(self, uri: str, experiment_name: str) -> None:
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = _RetryingClient(uri)
         self.uri = uri
         found = self.client.get_experiment_by_name(experiment_name)
         if found is not None and found.lifecycle_stage == "deleted":
             self.client.restore_experiment(found.experiment_id)
-        self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment_name)
+        if found is None:
+            try:
+                self.experiment_id = self.client.create_experiment(experiment_name)
+            except MlflowException:  # another worker created it a moment ago
+                found = self.client.get_experiment_by_name(experiment_name)
+                if found is None:
+                    raise
+        if found is not None:
+            self.experiment_id = found.experiment_id
 
     def open_parent(self, run_id: str | None, name: str, tags: Mapping[str, str] | None = None) -> str:
         """Reopen the study's parent run if it exists, else create it; returns its id."""
@@ -59,6 +102,14 @@ class Tracker:
 
     def close_parent(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
+
+    def kill_trial(self, run_id: str, reason: str) -> bool:
+        """Close a trial's run that its dead worker left RUNNING as KILLED; False if it was closed."""
+        if self.client.get_run(run_id).info.status != "RUNNING":
+            return False
+        self.client.log_batch(run_id, tags=[RunTag("optuna.state", "FAIL"), RunTag("optuna.fail_reason", reason)])
+        self.client.set_terminated(run_id, status="KILLED")
+        return True
 
     def start_trial(self, parent_id: str, number: int, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
         """Create the nested child run of trial ``number`` and log its hyperparameters."""
