@@ -15,6 +15,7 @@ import math
 import os
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -61,9 +62,11 @@ def storage_for(cfg: DictConfig, on_stale: StaleCallback | None = None) -> optun
             "or null for a journal file under experiments/<name>/"
         )
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True},
-                                          heartbeat_interval=HEARTBEAT_S, grace_period=HEARTBEAT_GRACE_S,
-                                          failed_trial_callback=on_stale)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True},
+                                              heartbeat_interval=HEARTBEAT_S, grace_period=HEARTBEAT_GRACE_S,
+                                              heartbeat_stale_trial_callback=on_stale)
     except Exception as err:  # noqa: BLE001 - SQLAlchemy raises many types for a bad URL or server
         raise ConfigError(f"search.storage={hide_password(url)} cannot be opened: {type(err).__name__}: "
                           f"{hide_password(str(err)).splitlines()[0]}") from err
