@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import hydra
@@ -33,7 +34,7 @@ def main(cfg: DictConfig) -> float | None:
     except KeyboardInterrupt as err:
         log.error("interrupted (%s): the running trial is FAIL and its MLflow run KILLED; "
                   "rerun the same command to resume", err or "SIGINT")
-        sys.exit(130)
+        sys.exit(128 + getattr(err, "signum", signal.SIGINT))
     log.info("best %s: %s", cfg.search.metric, best)
     return best
 
