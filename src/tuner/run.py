@@ -79,7 +79,9 @@ def run_study(cfg: DictConfig, overrides: list[str] | None = None) -> float | No
     status = "FAILED"
     try:
         with interrupts_once():
-            if cfg.search.n_workers > 1:
+            if _budget_reached(study, cfg):
+                pass
+            elif cfg.search.n_workers > 1:
                 from tuner.workers import run_workers
 
                 run_workers(cfg, parent_id, list(overrides or []))
@@ -113,9 +115,7 @@ def _optimize(study: optuna.Study, ctx: Context, progress: bool = True) -> None:
     budget = ctx.cfg.search.n_trials
     timeout = ctx.cfg.search.timeout
     deadline = time.monotonic() + timeout if timeout else None
-    if not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
-        log.info("study %s has %d finished trials (search.n_trials=%d): nothing to run",
-                 ctx.cfg.name, finished_count(study), budget)
+    if _budget_reached(study, ctx.cfg) or not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
         return
     bar = tqdm(total=budget, initial=finished_count(study), desc=ctx.cfg.name, unit="trial",
                dynamic_ncols=True, disable=not progress)
@@ -139,6 +139,14 @@ def _optimize(study: optuna.Study, ctx: Context, progress: bool = True) -> None:
     finally:
         bar.close()
     failures.raise_if_tripped()
+
+
+def _budget_reached(study: optuna.Study, cfg: DictConfig) -> bool:
+    done = finished_count(study)
+    if done >= cfg.search.n_trials:
+        log.info("study %s has %d finished trials (search.n_trials=%d): nothing to run", cfg.name, done,
+                 cfg.search.n_trials)
+    return done >= cfg.search.n_trials
 
 
 class _FailureGuard:
