@@ -21,6 +21,7 @@ import optuna
 import pytest
 
 from .conftest import TINY
+from .runs import assert_one_parent
 
 pytestmark = pytest.mark.slow
 PASSWORD = "s3cret-pw"
@@ -108,14 +109,7 @@ def test_two_machines_share_a_postgres_study_and_an_mlflow_server(tmp_path, post
     assert [t.number for t in trials] == list(range(6))
     assert len({t.user_attrs["worker_pid"] for t in trials}) == 2  # both machines ran trials
 
-    mlflow.set_tracking_uri(mlflow_server)
-    df = mlflow.search_runs(experiment_names=["digits_mlp"], output_format="pandas")
-    parents = df[df["tags.mlflow.parentRunId"].isna()]
-    children = df[df["tags.mlflow.parentRunId"].notna()]
-    assert len(parents) == 1 and parents.iloc[0]["status"] == "FINISHED"
-    assert set(children["tags.mlflow.parentRunId"]) == {parents.iloc[0]["run_id"]}
-    assert sorted(children["tags.optuna.trial_number"].astype(int)) == list(range(6))
-    assert set(children["status"]) == {"FINISHED"}
+    parent, children = assert_one_parent(mlflow_server, "digits_mlp", 6)
     client = mlflow.MlflowClient(mlflow_server)
     assert [a.path for a in client.list_artifacts(children.iloc[0]["run_id"], "model")] == ["model/model.keras"]
-    assert "leaderboard.csv" in {a.path for a in client.list_artifacts(parents.iloc[0]["run_id"])}
+    assert "leaderboard.csv" in {a.path for a in client.list_artifacts(parent["run_id"])}

@@ -125,11 +125,10 @@ def _optimize(study: optuna.Study, ctx: Context, progress: bool = True) -> None:
         if trial.user_attrs.get(SURPLUS_ATTR):
             return
         failures(study, trial)
-        bar.n = finished_count(study)
+        bar.update(max(0, finished_count(study) - bar.n))  # counts other workers' trials too
         best = best_completed(study)
         if best:
             bar.set_postfix({ctx.cfg.search.metric: f"{best[0].value:.4f}"})
-        bar.refresh()
         if failures.tripped or not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
             study.stop()
 

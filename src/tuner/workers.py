@@ -122,7 +122,9 @@ def _run(cfg: DictConfig, index: int, parent_id: str, overrides: list[str]) -> N
         tracker = Tracker(cfg.tracking.uri, cfg.name)
         ctx = Context(cfg, space, load_dataset(cfg.data, cfg.seed), tracker, parent_id, overrides)
         gc.freeze()
-        log.info("worker %d (pid %d) joins study %s with %d TensorFlow threads", index, os.getpid(), cfg.name, threads)
+        log.info("worker %d (pid %d) joins study %s with %d+%d TensorFlow threads (intra+inter op)", index,
+                 os.getpid(), cfg.name, tf.config.threading.get_intra_op_parallelism_threads(),
+                 tf.config.threading.get_inter_op_parallelism_threads())
         _optimize(study, ctx, progress=False)
 
 
