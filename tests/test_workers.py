@@ -25,3 +25,13 @@ def test_two_workers_finish_exactly_the_budget_under_one_parent(make_cfg, capfd)
 
     run_study(cfg)  # resumed with the budget reached: no worker runs a trial
     assert len(open_study(cfg).trials) == 6
+
+
+def test_a_worker_is_replaced_after_trials_per_worker(make_cfg):
+    cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=3", "search.trials_per_worker=2")
+    run_study(cfg)
+    trials = open_study(cfg).trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    pids = [t.user_attrs["worker_pid"] for t in trials]
+    assert pids[0] == pids[1] != pids[2]
+    assert_one_parent(cfg.tracking.uri, cfg.name, 3)

@@ -45,6 +45,7 @@ class SearchConfig:
     n_trials: int = 20
     timeout: Optional[float] = None
     n_workers: int = 1
+    trials_per_worker: Optional[int] = None
     storage: Optional[str] = None
     direction: str = "maximize"
     metric: str = "val_accuracy"
@@ -106,6 +107,9 @@ def validate(cfg: DictConfig) -> None:
     if s.n_workers > s.n_trials:
         raise ConfigError(f"search.n_workers={s.n_workers} is more than search.n_trials={s.n_trials}: "
                           f"some workers would have nothing to do; use at most {s.n_trials}")
+    if s.trials_per_worker is not None and s.trials_per_worker < 1:
+        raise ConfigError(f"search.trials_per_worker={s.trials_per_worker}: give at least 1, or null to keep "
+                          "each worker for the whole run")
     cpus = len(os.sched_getaffinity(0))
     if s.n_workers > MAX_WORKERS_PER_CPU * cpus:
         raise ConfigError(f"search.n_workers={s.n_workers} on {cpus} CPU cores would only thrash; use at most "

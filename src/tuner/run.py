@@ -15,6 +15,7 @@ import logging
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -65,8 +66,8 @@ def prepare(cfg: DictConfig) -> tuple[dict[str, Param], Any, Any]:
 def run_study(cfg: DictConfig, overrides: list[str] | None = None) -> float | None:
     """Run (or resume) the experiment's study to its budget; returns the best value so far.
 
-    With ``search.n_workers`` > 1 the trials run in that many worker processes
-    (``tuner.workers``); this process opens the study and its parent run, then waits.
+    With ``search.n_workers`` > 1 (or ``search.trials_per_worker`` set) the trials run in
+    worker processes (``tuner.workers``); this process opens the study and its parent run, then waits.
     """
     space, sampler, pruner = prepare(cfg)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -81,7 +82,7 @@ def run_study(cfg: DictConfig, overrides: list[str] | None = None) -> float | No
         with interrupts_once():
             if _budget_reached(study, cfg):
                 pass
-            elif cfg.search.n_workers > 1:
+            elif cfg.search.n_workers > 1 or cfg.search.trials_per_worker:
                 from tuner.workers import run_workers
 
                 run_workers(cfg, parent_id, list(overrides or []))
@@ -110,26 +111,32 @@ def _enqueue(study: optuna.Study, cfg: DictConfig) -> None:
         study.set_user_attr(ENQUEUED_ATTR, len(items))
 
 
-def _optimize(study: optuna.Study, ctx: Context, progress: bool = True) -> None:
-    """Run trials until ``search.n_trials`` are finished (by this and any other worker) or time is up."""
+def _optimize(study: optuna.Study, ctx: Context, progress: bool = True, max_trials: int | None = None) -> bool:
+    """Run trials until ``search.n_trials`` are finished (by this and any other worker) or time is up.
+
+    Returns True when it stopped because this process ran ``max_trials`` trials.
+    """
     budget = ctx.cfg.search.n_trials
     timeout = ctx.cfg.search.timeout
     deadline = time.monotonic() + timeout if timeout else None
     if _budget_reached(study, ctx.cfg) or not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
-        return
+        return False
     bar = tqdm(total=budget, initial=finished_count(study), desc=ctx.cfg.name, unit="trial",
                dynamic_ncols=True, disable=not progress)
     failures = _FailureGuard(ctx.cfg.search.max_failures)
+    ran = 0
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        nonlocal ran
         if trial.user_attrs.get(SURPLUS_ATTR):
             return
+        ran += 1
         failures(study, trial)
         bar.update(max(0, finished_count(study) - bar.n))  # counts other workers' trials too
         best = best_completed(study)
         if best:
             bar.set_postfix({ctx.cfg.search.metric: f"{best[0].value:.4f}"})
-        if failures.tripped or not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
+        if failures.tripped or ran == max_trials or not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
             study.stop()
 
     try:
@@ -138,6 +145,7 @@ def _optimize(study: optuna.Study, ctx: Context, progress: bool = True) -> None:
     finally:
         bar.close()
     failures.raise_if_tripped()
+    return ran == max_trials and finished_count(study) < budget
 
 
 def _budget_reached(study: optuna.Study, cfg: DictConfig) -> bool:
@@ -149,17 +157,25 @@ def _budget_reached(study: optuna.Study, cfg: DictConfig) -> bool:
 
 
 class _FailureGuard:
-    """Stops the study after ``limit`` failed trials in a row: a broken setup should not spin forever."""
+    """Stops the study after ``limit`` failed trials in a row: a broken setup should not spin forever.
+
+    Counted over the study's trials in the order they ended, so workers and resumed runs count together.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit, self.in_a_row, self.last_reason = limit, 0, ""
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if trial.state != optuna.trial.TrialState.FAIL:
-            self.in_a_row = 0
-            return
-        self.in_a_row += 1
-        self.last_reason = str(trial.user_attrs.get("fail_reason", "unknown"))
+        ended = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()
+                 and not t.user_attrs.get(SURPLUS_ATTR)]
+        ended.sort(key=lambda t: (t.datetime_complete or datetime.min, t.number))
+        self.in_a_row = 0
+        for t in reversed(ended):
+            if t.state != optuna.trial.TrialState.FAIL:
+                break
+            self.in_a_row += 1
+        if trial.state == optuna.trial.TrialState.FAIL:
+            self.last_reason = str(trial.user_attrs.get("fail_reason", "unknown"))
         if self.tripped:
             study.stop()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
@@ -26,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from tuner.errors import TunerError
 
 log = logging.getLogger(__name__)
-EXIT_INTERRUPTED, EXIT_ERROR = 130, 2
+EXIT_INTERRUPTED, EXIT_ERROR, EXIT_RECYCLE = 130, 2, 3
 JOIN_AFTER_SIGNAL_S = 120.0
 
 
@@ -41,54 +42,78 @@ def threads_per_worker(n_workers: int) -> int:
 
 
 def run_workers(cfg: DictConfig, parent_id: str, overrides: list[str]) -> None:
-    """Start ``search.n_workers`` worker processes and wait for them all.
+    """Run ``search.n_workers`` worker processes until the study's budget is reached.
 
-    Ctrl-C reaches the workers directly; SIGTERM to this process is passed on to them.
-    Raises TunerError when a worker stops with an error.
+    A worker that ran ``search.trials_per_worker`` trials exits and a fresh one takes its
+    place, which bounds the memory a long run can gather. Ctrl-C reaches the workers
+    directly; SIGTERM to this process is passed on to them. Raises TunerError when a
+    worker stops with an error.
     """
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(plain, dict)
     plain.pop("hydra", None)
+    deadline = time.time() + cfg.search.timeout if cfg.search.timeout else None
     context = multiprocessing.get_context("spawn")
-    procs = [context.Process(target=worker_main, args=(plain, i, parent_id, overrides, _log_file()),
-                             name=f"tuner-worker-{i}") for i in range(cfg.search.n_workers)]
-    for proc in procs:
+    started = 0
+
+    def start(slot: int) -> Any:
+        nonlocal started
+        proc = context.Process(target=worker_main, name=f"tuner-worker-{slot}",
+                               args=(plain, slot, started, parent_id, overrides, _log_file(), deadline))
         proc.start()
+        started += 1
+        return proc
+
+    running = {slot: start(slot) for slot in range(cfg.search.n_workers)}
+    failed: list[str] = []
     try:
-        for proc in procs:
-            proc.join()
+        while running:
+            multiprocessing.connection.wait([p.sentinel for p in running.values()])
+            for slot, proc in list(running.items()):
+                if proc.exitcode is None:
+                    continue
+                del running[slot]
+                if proc.exitcode == EXIT_RECYCLE:
+                    if deadline is None or time.time() < deadline:
+                        running[slot] = start(slot)
+                elif proc.exitcode:
+                    failed.append(f"worker {slot} exited with code {proc.exitcode}")
     except KeyboardInterrupt:
-        for proc in procs:
+        for proc in running.values():
             if proc.is_alive() and proc.pid is not None:
                 os.kill(proc.pid, signal.SIGTERM)
         end = time.monotonic() + JOIN_AFTER_SIGNAL_S
-        for proc in procs:
+        for proc in running.values():
             proc.join(max(0.0, end - time.monotonic()))
         raise
-    failed = [f"worker {i} exited with code {p.exitcode}" for i, p in enumerate(procs) if p.exitcode]
     if failed:
         raise TunerError(f"{'; '.join(failed)}: see its error above (the study is kept; rerun to resume)")
 
 
-def worker_main(plain_cfg: dict[str, Any], index: int, parent_id: str, overrides: list[str],
-                log_file: str | None = None) -> None:
-    """One worker process: join the study and run trials until the budget is reached; exits with its status."""
+def worker_main(plain_cfg: dict[str, Any], slot: int, spawn: int, parent_id: str, overrides: list[str],
+                log_file: str | None = None, deadline: float | None = None) -> None:
+    """One worker process in ``slot`` (0..n_workers-1), the ``spawn``-th started in this run.
+
+    Joins the study and runs trials until the budget is reached (exit 0) or it ran
+    ``search.trials_per_worker`` trials (exit EXIT_RECYCLE: start a fresh one).
+    """
     n_workers = int(plain_cfg["search"]["n_workers"])
-    _before_tensorflow(index, n_workers)
-    _setup_logging(index, log_file)
+    _before_tensorflow(slot, n_workers)
+    _setup_logging(slot, log_file)
     _exit_with_parent()
     try:
-        _run(OmegaConf.create(plain_cfg), index, parent_id, overrides)
+        recycle = _run(OmegaConf.create(plain_cfg), slot, spawn, parent_id, overrides, deadline)
     except TunerError as err:
         log.error("%s", err)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
-        log.warning("worker %d interrupted: its trial is FAIL and its run KILLED", index)
+        log.warning("worker %d interrupted: its trial is FAIL and its run KILLED", slot)
         sys.exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_RECYCLE if recycle else 0)
 
 
-def _before_tensorflow(index: int, n_workers: int) -> None:
-    """What must be set before TensorFlow loads in worker ``index``.
+def _before_tensorflow(slot: int, n_workers: int) -> None:
+    """What must be set before TensorFlow loads in the worker of ``slot``.
 
     Thread pools sized to this worker's share of the cores. GPU selection
     (``CUDA_VISIBLE_DEVICES`` per worker) belongs here too.
@@ -98,7 +123,8 @@ def _before_tensorflow(index: int, n_workers: int) -> None:
         os.environ[var] = threads
 
 
-def _run(cfg: DictConfig, index: int, parent_id: str, overrides: list[str]) -> None:
+def _run(cfg: DictConfig, slot: int, spawn: int, parent_id: str, overrides: list[str],
+         deadline: float | None) -> bool:
     import gc
 
     import optuna
@@ -114,7 +140,9 @@ def _run(cfg: DictConfig, index: int, parent_id: str, overrides: list[str]) -> N
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     if cfg.sampler.get("seed") is not None:
-        cfg.sampler.seed = int(cfg.sampler.seed) + index  # workers must not draw the same "random" trials
+        cfg.sampler.seed = int(cfg.sampler.seed) + spawn  # workers must not draw the same "random" trials
+    if deadline is not None:
+        cfg.search.timeout = max(deadline - time.time(), 1.0)
     with interrupts_once():
         space, sampler, pruner = prepare(cfg)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -122,14 +150,14 @@ def _run(cfg: DictConfig, index: int, parent_id: str, overrides: list[str]) -> N
         tracker = Tracker(cfg.tracking.uri, cfg.name)
         ctx = Context(cfg, space, load_dataset(cfg.data, cfg.seed), tracker, parent_id, overrides)
         gc.freeze()
-        log.info("worker %d (pid %d) joins study %s with %d+%d TensorFlow threads (intra+inter op)", index,
+        log.info("worker %d (pid %d) joins study %s with %d+%d TensorFlow threads (intra+inter op)", slot,
                  os.getpid(), cfg.name, tf.config.threading.get_intra_op_parallelism_threads(),
                  tf.config.threading.get_inter_op_parallelism_threads())
-        _optimize(study, ctx, progress=False)
+        return _optimize(study, ctx, progress=False, max_trials=cfg.search.trials_per_worker)
 
 
-def _setup_logging(index: int, log_file: str | None) -> None:
-    fmt = logging.Formatter(f"[%(asctime)s][%(name)s][%(levelname)s][worker {index}] - %(message)s")
+def _setup_logging(slot: int, log_file: str | None) -> None:
+    fmt = logging.Formatter(f"[%(asctime)s][%(name)s][%(levelname)s][worker {slot}] - %(message)s")
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if log_file:
         handlers.append(logging.FileHandler(log_file))
