@@ -143,3 +143,14 @@ def test_bad_worker_counts(make_cfg, n_workers, message):
     trials = ["search.n_trials=100000"] if n_workers == 10_000 else []
     with pytest.raises(ConfigError, match=f"search.n_workers={n_workers}.*{message}"):
         run_study(make_cfg("+experiment=digits_mlp", f"search.n_workers={n_workers}", *trials))
+
+
+def test_a_trial_that_never_recorded_its_owner_is_reaped_after_a_while(make_cfg, monkeypatch):
+    import tuner.coordinate
+
+    study = open_study(make_cfg("+experiment=digits_mlp"))
+    orphan = study.ask()
+    assert reap(study, None) == []  # just started: its worker may be recording itself right now
+    monkeypatch.setattr(tuner.coordinate, "ORPHAN_S", 0.0)
+    assert reap(study, None) == [orphan.number]
+    assert "before it recorded itself" in study.trials[0].user_attrs["fail_reason"]

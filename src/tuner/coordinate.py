@@ -23,6 +23,7 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager
+from datetime import datetime
 from types import FrameType
 from typing import Any, Callable, Iterator
 
@@ -38,6 +39,7 @@ HOST_ATTR, PID_ATTR, START_ATTR = "worker_host", "worker_pid", "worker_started"
 SURPLUS_ATTR, RSS_ATTR = "surplus", "worker_rss_mb"
 POLL_S = 0.5
 PARENT_WAIT_S = 60.0
+ORPHAN_S = 60.0
 
 
 def process_start(pid: int) -> str | None:
@@ -65,9 +67,16 @@ def mark_owner(trial: optuna.trial.Trial) -> None:
 
 
 def owner_dead(trial: FrozenTrial) -> bool:
-    """True for a trial owned by a process of this host that no longer runs."""
+    """True for a trial owned by a process of this host that no longer runs, or by no one.
+
+    A worker records itself as the first thing a trial does; a trial without an owner for
+    ORPHAN_S was started by a process that died at once (or by a tuner before owners were kept).
+    """
     attrs = trial.user_attrs
-    if attrs.get(HOST_ATTR) != socket.gethostname() or PID_ATTR not in attrs:
+    if PID_ATTR not in attrs:
+        started = trial.datetime_start or datetime.now()
+        return (datetime.now() - started).total_seconds() > ORPHAN_S
+    if attrs.get(HOST_ATTR) != socket.gethostname():
         return False
     return process_start(int(attrs[PID_ATTR])) != attrs.get(START_ATTR)
 
@@ -92,7 +101,9 @@ def reap(study: optuna.Study, tracker: Tracker | None) -> list[int]:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not owner_dead(trial):
             continue
-        reason = f"interrupted: worker pid {trial.user_attrs[PID_ATTR]} on {trial.user_attrs[HOST_ATTR]} died"
+        attrs = trial.user_attrs
+        reason = (f"interrupted: worker pid {attrs[PID_ATTR]} on {attrs[HOST_ATTR]} died" if PID_ATTR in attrs
+                  else "interrupted: its worker died before it recorded itself")
         try:
             study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
             study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
@@ -121,6 +132,7 @@ def wait_for_slot(study: optuna.Study, budget: int, tracker: Tracker | None, num
     While that is not so but other trials still run, wait: one of them may yet fail and free
     a slot. Trials are ordered by number, so workers that ask at the same moment agree.
     """
+    waiting = False
     while True:
         reap(study, tracker)
         trials = study.get_trials(deepcopy=False)
@@ -130,6 +142,10 @@ def wait_for_slot(study: optuna.Study, budget: int, tracker: Tracker | None, num
             return False
         if finished + ahead < budget:
             return True
+        if not waiting:
+            log.info("%d trials finished and %d running fill search.n_trials=%d: waiting for them to end",
+                     finished, ahead, budget)
+            waiting = True
         time.sleep(POLL_S)
 
 

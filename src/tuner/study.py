@@ -34,6 +34,7 @@ FINGERPRINT_ATTR = "space_fingerprint"
 # HEARTBEAT_GRACE_S (its worker died, on any machine) is failed by the next worker.
 HEARTBEAT_S = 10
 HEARTBEAT_GRACE_S = 30
+SCHEMA_RACE_TRIES = 4
 StaleCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 
 
@@ -61,15 +62,28 @@ def storage_for(cfg: DictConfig, on_stale: StaleCallback | None = None) -> optun
             f"search.storage={hide_password(url)}: unsupported URL; use {', '.join(s + '://...' for s in RDB_SCHEMES)}, "
             "or null for a journal file under experiments/<name>/"
         )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True},
-                                              heartbeat_interval=HEARTBEAT_S, grace_period=HEARTBEAT_GRACE_S,
-                                              heartbeat_stale_trial_callback=on_stale)
-    except Exception as err:  # noqa: BLE001 - SQLAlchemy raises many types for a bad URL or server
-        raise ConfigError(f"search.storage={hide_password(url)} cannot be opened: {type(err).__name__}: "
-                          f"{hide_password(str(err)).splitlines()[0]}") from err
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(SCHEMA_RACE_TRIES):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True},
+                                                  heartbeat_interval=HEARTBEAT_S, grace_period=HEARTBEAT_GRACE_S,
+                                                  heartbeat_stale_trial_callback=on_stale)
+        except (IntegrityError, ProgrammingError) as err:
+            # workers starting together on an empty database all create Optuna's tables; one wins
+            if attempt == SCHEMA_RACE_TRIES - 1:
+                raise _unusable(url, err) from err
+            time.sleep(1.0 + attempt)
+        except Exception as err:  # noqa: BLE001 - SQLAlchemy raises many types for a bad URL or server
+            raise _unusable(url, err) from err
+    raise AssertionError("unreachable")
+
+
+def _unusable(url: str, err: Exception) -> ConfigError:
+    return ConfigError(f"search.storage={hide_password(url)} cannot be opened: {type(err).__name__}: "
+                       f"{hide_password(str(err)).splitlines()[0]}")
 
 
 def repair_journal(path: Path) -> int:
