@@ -39,6 +39,7 @@ def main(n_tiny: int, n_mid: int) -> None:
         spans = {}
         for workers in (1, 2):
             with tempfile.TemporaryDirectory(prefix="tuner-parallel-") as tmp:
+                os.chdir(tmp)  # MLflow's artifacts go to ./mlruns
                 cfg = study_cfg(tmp, *overrides, f"search.n_trials={n}", f"search.n_workers={workers}", "pruner=none")
                 begin = time.perf_counter()
                 run_study(cfg)

@@ -12,6 +12,7 @@ points lower best.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 
@@ -25,6 +26,7 @@ TOLERANCE = 0.003  # 0.3 points of accuracy
 
 def run(pruner: str, n_trials: int, epochs: int, max_samples: int) -> list:
     with tempfile.TemporaryDirectory(prefix="tuner-pruning-") as tmp:
+        os.chdir(tmp)  # MLflow's artifacts go to ./mlruns
         cfg = study_cfg(tmp, "+experiment=digits_cnn", f"pruner={pruner}", f"search.n_trials={n_trials}",
                         f"search.space.epochs={epochs}", f"data.max_samples={max_samples}",
                         "tracking.log_models=false")
