@@ -154,3 +154,20 @@ def test_a_trial_that_never_recorded_its_owner_is_reaped_after_a_while(make_cfg,
     monkeypatch.setattr(tuner.coordinate, "ORPHAN_S", 0.0)
     assert reap(study, None) == [orphan.number]
     assert "before it recorded itself" in study.trials[0].user_attrs["fail_reason"]
+
+
+def test_runs_left_running_without_a_running_trial_are_swept(make_cfg):
+    from tuner.coordinate import sweep_runs
+
+    cfg = make_cfg("+experiment=digits_mlp")
+    study = open_study(cfg)
+    tracker = Tracker(cfg.tracking.uri, cfg.name)
+    parent = tracker.open_parent(None, "study")
+    live = running_trial(study)
+    kept = tracker.start_trial(parent, live.number, {}, {})
+    gone = study.ask()
+    study.tell(gone, state=optuna.trial.TrialState.FAIL)  # interrupted before it recorded its run
+    orphan = tracker.start_trial(parent, gone.number, {}, {})
+    assert sweep_runs(study, tracker, parent) == [orphan]
+    assert tracker.client.get_run(orphan).info.status == "KILLED"
+    assert tracker.client.get_run(kept).info.status == "RUNNING"

@@ -115,6 +115,16 @@ def reap(study: optuna.Study, tracker: Tracker | None) -> list[int]:
     return reaped
 
 
+def sweep_runs(study: optuna.Study, tracker: Tracker, parent_id: str) -> list[str]:
+    """Close KILLED the RUNNING child runs whose trial is not running (an interrupt or crash
+    between creating a run and recording it in the trial); returns their run ids."""
+    running = {str(t.number) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    swept = [run_id for run_id, number in tracker.running_children(parent_id).items() if number not in running]
+    for run_id in swept:
+        tracker.kill_trial(run_id, "interrupted: its trial is no longer running")
+    return swept
+
+
 def stale_callback(uri: str, experiment: str) -> StaleCallback:
     """For the RDB heartbeat: close the MLflow run of a trial failed for lack of heartbeat."""
 
@@ -191,6 +201,7 @@ def agree_parent(study: optuna.Study, created: bool, tracker: Tracker, name: str
 def close_parent(study: optuna.Study, tracker: Tracker, parent_id: str, status: str) -> None:
     """Close the parent run, unless workers elsewhere still run trials (the last one out closes it)."""
     reap(study, tracker)
+    sweep_runs(study, tracker, parent_id)
     if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         log.info("other workers still run trials of this study: parent run %s stays RUNNING", parent_id)
         return

@@ -25,8 +25,8 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from tuner.config import experiment_dir, override_line, to_yaml, validate
-from tuner.coordinate import (SURPLUS_ATTR, agree_parent, close_parent, guard_slot, reap, interrupts_once,
-                              stale_callback, wait_for_slot)
+from tuner.coordinate import (SURPLUS_ATTR, agree_parent, close_parent, guard_slot, interrupts_once, reap,
+                              stale_callback, sweep_runs, wait_for_slot)
 from tuner.data import Dataset, check_source, load_dataset
 from tuner.errors import ConfigError, TrialFailed, TunerError
 from tuner.space import Param, parse_space
@@ -76,6 +76,7 @@ def run_study(cfg: DictConfig, overrides: list[str] | None = None) -> float | No
     reap(study, tracker)  # trials left RUNNING by a crashed run: FAIL, their runs KILLED
     parent_id = agree_parent(study, created, tracker, f"study-{cfg.name}",
                              tags={"tuner.study": cfg.name, "tuner.kind": "study"})
+    sweep_runs(study, tracker, parent_id)
     _enqueue(study, cfg)
     status = "FAILED"
     try:

@@ -71,6 +71,12 @@ class Tracker:
     def close_parent(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
 
+    def running_children(self, parent_id: str) -> dict[str, str]:
+        """Run id -> trial number (tag) of the parent's child runs still RUNNING."""
+        runs = self.client.search_runs(
+            [self.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}' and attributes.status = 'RUNNING'")
+        return {r.info.run_id: r.data.tags.get("optuna.trial_number", "") for r in runs}
+
     def kill_trial(self, run_id: str, reason: str) -> bool:
         """Close a trial's run that its dead worker left RUNNING as KILLED; False if it was closed."""
         if self.client.get_run(run_id).info.status != "RUNNING":
