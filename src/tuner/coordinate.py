@@ -169,13 +169,18 @@ def guard_slot(objective: Callable[[optuna.trial.Trial], Any], budget: int, trac
     from tuner.errors import TrialFailed
 
     def guarded(trial: optuna.trial.Trial) -> Any:
-        mark_owner(trial)
-        if not wait_for_slot(trial.study, budget, tracker, trial.number, deadline):
-            trial.set_user_attr(SURPLUS_ATTR, True)
-            trial.set_user_attr("fail_reason", "surplus: other workers filled search.n_trials")
-            trial.study.stop()
-            raise TrialFailed("surplus: other workers filled search.n_trials")
-        return objective(trial)
+        try:
+            mark_owner(trial)
+            if not wait_for_slot(trial.study, budget, tracker, trial.number, deadline):
+                trial.set_user_attr(SURPLUS_ATTR, True)
+                trial.set_user_attr("fail_reason", "surplus: other workers filled search.n_trials")
+                trial.study.stop()
+                raise TrialFailed("surplus: other workers filled search.n_trials")
+            return objective(trial)
+        except KeyboardInterrupt:  # wherever it struck, the FAIL says why (further signals are ignored)
+            if "fail_reason" not in trial.user_attrs:
+                trial.set_user_attr("fail_reason", "interrupted")
+            raise
 
     return guarded
 
