@@ -96,7 +96,9 @@ def _curve_study(pruner: optuna.pruners.BasePruner, epochs: int = 9) -> list[str
                 raise optuna.TrialPruned()
         return value
 
-    study = optuna.create_study(direction="maximize", pruner=pruner, sampler=optuna.samplers.RandomSampler(0))
+    # a fixed name: Hyperband assigns brackets by hashing the study name with the trial number
+    study = optuna.create_study(study_name="curves", direction="maximize", pruner=pruner,
+                                sampler=optuna.samplers.RandomSampler(0))
     study.optimize(objective, n_trials=9)
     return [t.state.name for t in study.trials]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import hydra
@@ -28,8 +29,7 @@ def main(cfg: DictConfig) -> float | None:
 
     try:
         validate(cfg)
-        if cfg.search.n_workers == 1:  # each worker process configures its own device
-            configure(cfg.device)
+        configure(cfg.device)  # worker processes pick their own GPU again (device.configure keeps the full list)
         from tuner.run import run_study
 
         best = run_study(cfg, task_overrides())
@@ -41,6 +41,10 @@ def main(cfg: DictConfig) -> float | None:
     except TunerError as err:
         log.error("%s", err)
         sys.exit(2)
+    except KeyboardInterrupt as err:
+        log.error("interrupted (%s): the running trial is FAIL and its MLflow run KILLED; "
+                  "rerun the same command to resume", err or "SIGINT")
+        sys.exit(128 + getattr(err, "signum", signal.SIGINT))
     log.info("best %s: %s", objectives(cfg)[0][0], best)
     return best
 

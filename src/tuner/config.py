@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")  # reported every epo
 MODEL_METRICS = ("n_params", "inference_ms")  # measured once per trained model
 DIRECTIONS = ("maximize", "minimize")
 DEVICE_KINDS = ("auto", "cpu", "gpu")
+MAX_WORKERS_PER_CPU = 4
 
 
 @dataclass
@@ -47,6 +49,7 @@ class SearchConfig:
     n_trials: int = 20
     timeout: Optional[float] = None
     n_workers: int = 1
+    trials_per_worker: Optional[int] = None
     storage: Optional[str] = None
     direction: Any = "maximize"  # a name, or a list of names for several metrics (see objectives())
     metric: Any = "val_accuracy"
@@ -130,6 +133,16 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"search.warm_start_top={s.warm_start_top}: enqueue at least 1 trial, or search.warm_start=null")
     if cfg.export.refit_epochs is not None and cfg.export.refit_epochs < 1:
         raise ConfigError(f"export.refit_epochs={cfg.export.refit_epochs}: give at least 1, or null for the trial's own")
+    if s.n_workers > s.n_trials:
+        raise ConfigError(f"search.n_workers={s.n_workers} is more than search.n_trials={s.n_trials}: "
+                          f"some workers would have nothing to do; use at most {s.n_trials}")
+    if s.trials_per_worker is not None and s.trials_per_worker < 1:
+        raise ConfigError(f"search.trials_per_worker={s.trials_per_worker}: give at least 1, or null to keep "
+                          "each worker for the whole run")
+    cpus = len(os.sched_getaffinity(0))
+    if s.n_workers > MAX_WORKERS_PER_CPU * cpus:
+        raise ConfigError(f"search.n_workers={s.n_workers} on {cpus} CPU cores would only thrash; use at most "
+                          f"{MAX_WORKERS_PER_CPU * cpus} (for more, spread workers over machines: search.storage=...)")
     if s.max_failures < 1:
         raise ConfigError(f"search.max_failures={s.max_failures}: give at least 1")
     d = cfg.data

@@ -16,6 +16,7 @@ import logging
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,16 +26,17 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from tuner.config import experiment_dir, objectives, override_line, to_yaml, validate
+from tuner.coordinate import (SURPLUS_ATTR, agree_parent, close_parent, guard_slot, interrupts_once, reap,
+                              stale_callback, sweep_runs, wait_for_slot)
 from tuner.data import Dataset, check_source, load_dataset
 from tuner.errors import ConfigError, TrialFailed, TunerError
 from tuner.report import log_study_plots, log_trial
 from tuner.space import Param, check_flip, parse_space
-from tuner.study import best_completed, finished_count, leaderboard, metric_names, open_study
+from tuner.study import best_completed, finished_count, join_study, leaderboard, metric_names
 from tuner.track import Tracker
 from tuner.trial import sample, trial_seed
 
 log = logging.getLogger(__name__)
-PARENT_ATTR = "mlflow_parent_run_id"
 ENQUEUED_ATTR = "enqueued"
 WARM_ATTR = "warm_start_trials"
 INFERENCE_IMAGES = 256  # validation images timed as one batch for the inference_ms objective
@@ -77,28 +79,40 @@ def prepare(cfg: DictConfig) -> tuple[dict[str, Param], Any, Any]:
 
 
 def run_study(cfg: DictConfig, overrides: list[str] | None = None) -> float | None:
-    """Run (or resume) the experiment's study to its budget; returns the best value so far."""
+    """Run (or resume) the experiment's study to its budget; returns the best value so far.
+
+    With ``search.n_workers`` > 1 (or ``search.trials_per_worker`` set) the trials run in
+    worker processes (``tuner.workers``); this process opens the study and its parent run, then waits.
+    """
     space, sampler, pruner = prepare(cfg)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(cfg, sampler, pruner)
-    data = load_dataset(cfg.data, cfg.seed)
+    study, created = join_study(cfg, sampler, pruner, on_stale=stale_callback(cfg.tracking.uri, cfg.name))
     tracker = Tracker(cfg.tracking.uri, cfg.name)
-    parent_id = tracker.open_parent(study.user_attrs.get(PARENT_ATTR), f"study-{cfg.name}",
-                                    tags={"tuner.study": cfg.name, "tuner.kind": "study"})
-    study.set_user_attr(PARENT_ATTR, parent_id)
-    ctx = Context(cfg, space, data, tracker, parent_id, list(overrides or []))
-    gc.freeze()  # what is loaded now lives all run: keep it out of the per-trial collections
+    reap(study, tracker)  # trials left RUNNING by a crashed run: FAIL, their runs KILLED
+    parent_id = agree_parent(study, created, tracker, f"study-{cfg.name}",
+                             tags={"tuner.study": cfg.name, "tuner.kind": "study"})
+    sweep_runs(study, tracker, parent_id)
     _enqueue(study, cfg)
     status = "FAILED"
     try:
-        _optimize(study, ctx)
+        with interrupts_once():
+            if _budget_reached(study, cfg):
+                pass
+            elif cfg.search.n_workers > 1 or cfg.search.trials_per_worker:
+                from tuner.workers import run_workers
+
+                run_workers(cfg, parent_id, list(overrides or []))
+            else:
+                ctx = Context(cfg, space, load_dataset(cfg.data, cfg.seed), tracker, parent_id, list(overrides or []))
+                gc.freeze()  # what is loaded now lives all run: keep it out of the per-trial collections
+                _optimize(study, ctx)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
-        summarize(study, ctx.cfg, tracker, parent_id)
-        tracker.close_parent(parent_id, status)
+        summarize(study, cfg, tracker, parent_id)
+        close_parent(study, tracker, parent_id, status)
     best = best_completed(study)
     return best[0].values[0] if best else None
 
@@ -119,50 +133,80 @@ def _enqueue(study: optuna.Study, cfg: DictConfig) -> None:
         study.set_user_attr(ENQUEUED_ATTR, len(items))
 
 
-def _optimize(study: optuna.Study, ctx: Context) -> None:
+def _optimize(study: optuna.Study, ctx: Context, progress: bool = True, max_trials: int | None = None) -> bool:
+    """Run trials until ``search.n_trials`` are finished (by this and any other worker) or time is up.
+
+    Returns True when it stopped because this process ran ``max_trials`` trials.
+    """
     budget = ctx.cfg.search.n_trials
-    done = finished_count(study)
-    if done >= budget:
-        log.info("study %s already has %d finished trials (search.n_trials=%d): nothing to run", ctx.cfg.name, done, budget)
-        return
-    bar = tqdm(total=budget, initial=done, desc=ctx.cfg.name, unit="trial", dynamic_ncols=True)
+    timeout = ctx.cfg.search.timeout
+    deadline = time.monotonic() + timeout if timeout else None
+    if _budget_reached(study, ctx.cfg) or not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
+        return False
+    bar = tqdm(total=budget, initial=finished_count(study), desc=ctx.cfg.name, unit="trial",
+               dynamic_ncols=True, disable=not progress)
     failures = _FailureGuard(ctx.cfg.search.max_failures)
+    ran = 0
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        nonlocal ran
+        if trial.user_attrs.get(SURPLUS_ATTR):
+            return
+        ran += 1
         failures(study, trial)
-        if trial.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
-            bar.update(1)
+        bar.update(max(0, finished_count(study) - bar.n))  # counts other workers' trials too
         best = best_completed(study)
         if best:
             bar.set_postfix({objectives(ctx.cfg)[0][0]: f"{best[0].values[0]:.4f}"})
-        if finished_count(study) >= budget:
+        if failures.tripped or ran == max_trials or not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
             study.stop()
 
     try:
-        study.optimize(make_objective(ctx), n_trials=None, timeout=ctx.cfg.search.timeout,
-                       catch=(TrialFailed,), callbacks=[after_trial], gc_after_trial=True)
+        study.optimize(guard_slot(make_objective(ctx), budget, ctx.tracker, deadline), n_trials=None,
+                       timeout=timeout, catch=(TrialFailed,), callbacks=[after_trial], gc_after_trial=True)
     finally:
         bar.close()
     failures.raise_if_tripped()
+    return ran == max_trials and finished_count(study) < budget
+
+
+def _budget_reached(study: optuna.Study, cfg: DictConfig) -> bool:
+    done = finished_count(study)
+    if done >= cfg.search.n_trials:
+        log.info("study %s has %d finished trials (search.n_trials=%d): nothing to run", cfg.name, done,
+                 cfg.search.n_trials)
+    return done >= cfg.search.n_trials
 
 
 class _FailureGuard:
-    """Stops the study after ``limit`` failed trials in a row: a broken setup should not spin forever."""
+    """Stops the study after ``limit`` failed trials in a row: a broken setup should not spin forever.
+
+    Counted over the study's trials in the order they ended, so workers and resumed runs count together.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit, self.in_a_row, self.last_reason = limit, 0, ""
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if trial.state != optuna.trial.TrialState.FAIL:
-            self.in_a_row = 0
-            return
-        self.in_a_row += 1
-        self.last_reason = str(trial.user_attrs.get("fail_reason", "unknown"))
-        if self.in_a_row >= self.limit:
+        ended = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()
+                 and not t.user_attrs.get(SURPLUS_ATTR)]
+        ended.sort(key=lambda t: (t.datetime_complete or datetime.min, t.number))
+        self.in_a_row = 0
+        for t in reversed(ended):
+            if t.state != optuna.trial.TrialState.FAIL:
+                break
+            self.in_a_row += 1
+        if trial.state == optuna.trial.TrialState.FAIL:
+            self.last_reason = str(trial.user_attrs.get("fail_reason", "unknown"))
+        if self.tripped:
             study.stop()
 
+    @property
+    def tripped(self) -> bool:
+        return self.in_a_row >= self.limit
+
     def raise_if_tripped(self) -> None:
-        if self.in_a_row >= self.limit:
+        if self.tripped:
             raise TunerError(
                 f"{self.in_a_row} trials failed in a row (search.max_failures={self.limit}); last reason: "
                 f"{self.last_reason}. Fix the space or raise search.max_failures."

@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from tuner.errors import TunerError
 
 log = logging.getLogger(__name__)
+# Several worker processes may share one SQLite store: MLflow sets SQLite's busy timeout
+# to 20 s, which bench/mlflow_lock.py found enough (no "database is locked" with 4 writers).
 
 # Optuna trial state -> MLflow run status.
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
@@ -44,7 +47,15 @@ class Tracker:
         found = self.client.get_experiment_by_name(experiment_name)
         if found is not None and found.lifecycle_stage == "deleted":
             self.client.restore_experiment(found.experiment_id)
-        self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment_name)
+        if found is None:
+            try:
+                self.experiment_id = self.client.create_experiment(experiment_name)
+            except MlflowException:  # another worker created it a moment ago
+                found = self.client.get_experiment_by_name(experiment_name)
+                if found is None:
+                    raise
+        if found is not None:
+            self.experiment_id = found.experiment_id
 
     def open_parent(self, run_id: str | None, name: str, tags: Mapping[str, str] | None = None) -> str:
         """Reopen the study's parent run if it exists, else create it; returns its id."""
@@ -61,6 +72,20 @@ class Tracker:
 
     def close_parent(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
+
+    def running_children(self, parent_id: str) -> dict[str, str]:
+        """Run id -> trial number (tag) of the parent's child runs still RUNNING."""
+        runs = self.client.search_runs(
+            [self.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}' and attributes.status = 'RUNNING'")
+        return {r.info.run_id: r.data.tags.get("optuna.trial_number", "") for r in runs}
+
+    def kill_trial(self, run_id: str, reason: str) -> bool:
+        """Close a trial's run that its dead worker left RUNNING as KILLED; False if it was closed."""
+        if self.client.get_run(run_id).info.status != "RUNNING":
+            return False
+        self.client.log_batch(run_id, tags=[RunTag("optuna.state", "FAIL"), RunTag("optuna.fail_reason", reason)])
+        self.client.set_terminated(run_id, status="KILLED")
+        return True
 
     def start_trial(self, parent_id: str, number: int, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
         """Create the nested child run of trial ``number`` and log its hyperparameters."""

@@ -1,0 +1,57 @@
+"""Trial throughput with ``search.n_workers=2`` versus 1, for a tiny and a mid-size model.
+
+    .venv/bin/python bench/parallel.py [n_trials_tiny] [n_trials_mid]
+
+Each setting runs a fresh study in its own folder; every trial trains the same model. Printed per setting: the wall time of
+``run_study`` (for 2 workers this includes starting two Python processes that import
+TensorFlow), the span from the first trial's start to the last trial's end, and trials
+per minute over that span.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+
+from _common import span_seconds, study_cfg
+
+from tuner.run import run_study  # noqa: E402
+from tuner.study import open_study  # noqa: E402
+
+PINNED = ["search.space.dropout=0.1", "search.space.optimizer=adam", "search.space.learning_rate=0.001",
+          "search.space.batch_size=64", "search.space.depth=1"]
+# every trial trains the same model, so that only the number of workers differs
+MODELS = {
+    "tiny (MLP 12 units, 1 epoch, 1,000 images)": [
+        "+experiment=digits_mlp", "data.max_samples=1000", "search.space.epochs=1", "search.space.width=12", *PINNED],
+    "mid (CNN 32 filters 3x3 + 64 units, 3 epochs, 5,000 images)": [
+        "+experiment=digits_cnn", "search.space.epochs=3", "search.space.width=64", "search.space.filters=32",
+        "search.space.kernel_size=3", "search.space.pooling=max", *PINNED],
+}
+
+
+def main(n_tiny: int, n_mid: int) -> None:
+    cpus = len(os.sched_getaffinity(0))
+    print(f"{cpus} CPU cores")
+    for (label, overrides), n in zip(MODELS.items(), (n_tiny, n_mid)):
+        spans = {}
+        for workers in (1, 2):
+            with tempfile.TemporaryDirectory(prefix="tuner-parallel-") as tmp:
+                os.chdir(tmp)  # MLflow's artifacts go to ./mlruns
+                cfg = study_cfg(tmp, *overrides, f"search.n_trials={n}", f"search.n_workers={workers}", "pruner=none")
+                begin = time.perf_counter()
+                run_study(cfg)
+                wall = time.perf_counter() - begin
+                trials = open_study(cfg).trials
+                spans[workers] = span_seconds(trials)
+                finished = sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+            print(f"{label}, n_workers={workers}: {finished} trials, wall {wall:.1f} s, trial span "
+                  f"{spans[workers]:.1f} s, {60 * finished / spans[workers]:.1f} trials/min")
+        print(f"  speed-up n_workers=2 vs 1 (trial span): {spans[1] / spans[2]:.2f}x")
+
+
+if __name__ == "__main__":
+    args = [int(a) for a in sys.argv[1:]]
+    main(*(args + [20, 6][len(args):]))

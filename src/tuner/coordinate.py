@@ -1,0 +1,243 @@
+"""Workers sharing one study: who owns a trial, reaping dead workers' trials, agreeing
+on the budget and on the one MLflow parent run. Works the same for worker processes
+on one machine and for invocations on many machines (RDB storage, MLflow server).
+
+A trial records its owner (host, pid, process start time) as user attributes. A RUNNING
+trial whose owner is gone is failed and its MLflow run closed KILLED: on this host by
+checking the process, on other hosts by the RDB storage's heartbeat.
+
+Example::
+
+    reap(study, tracker)                       # after a crash: FAIL + KILLED
+    if wait_for_slot(study, budget=20):        # False once 20 trials are finished
+        ...run one more trial...
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import warnings
+from contextlib import contextmanager
+from datetime import datetime
+from types import FrameType
+from typing import Any, Callable, Iterator
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tuner.study import FINISHED, StaleCallback
+from tuner.track import Tracker
+
+log = logging.getLogger(__name__)
+PARENT_ATTR = "mlflow_parent_run_id"
+HOST_ATTR, PID_ATTR, START_ATTR = "worker_host", "worker_pid", "worker_started"
+SURPLUS_ATTR, RSS_ATTR = "surplus", "worker_rss_mb"
+POLL_S = 0.5
+PARENT_WAIT_S = 60.0
+ORPHAN_S = 60.0
+
+
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot), or None if it is gone or a zombie."""
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def rss_mb() -> float:
+    """This process's resident memory in MiB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def mark_owner(trial: optuna.trial.Trial) -> None:
+    """Record this process as the owner of ``trial``, and its resident memory as the trial starts."""
+    trial.set_user_attr(HOST_ATTR, socket.gethostname())
+    trial.set_user_attr(PID_ATTR, os.getpid())
+    trial.set_user_attr(START_ATTR, process_start(os.getpid()))
+    trial.set_user_attr(RSS_ATTR, round(rss_mb(), 1))
+
+
+def owner_dead(trial: FrozenTrial) -> bool:
+    """True for a trial owned by a process of this host that no longer runs, or by no one.
+
+    A worker records itself as the first thing a trial does; a trial without an owner for
+    ORPHAN_S was started by a process that died at once (or by a tuner before owners were kept).
+    """
+    attrs = trial.user_attrs
+    if PID_ATTR not in attrs:
+        started = trial.datetime_start or datetime.now()
+        return (datetime.now() - started).total_seconds() > ORPHAN_S
+    if attrs.get(HOST_ATTR) != socket.gethostname():
+        return False
+    return process_start(int(attrs[PID_ATTR])) != attrs.get(START_ATTR)
+
+
+def kill_run(tracker: Tracker | None, trial: FrozenTrial, reason: str) -> None:
+    """Close the MLflow run of a trial whose worker died."""
+    run_id = trial.user_attrs.get("mlflow_run_id")
+    if tracker is not None and run_id and tracker.kill_trial(str(run_id), reason):
+        log.warning("trial %d: MLflow run %s marked KILLED (%s)", trial.number, run_id, reason)
+
+
+def reap(study: optuna.Study, tracker: Tracker | None) -> list[int]:
+    """FAIL every RUNNING trial whose worker is dead, closing its run KILLED; returns their numbers."""
+    from optuna.storages import fail_stale_trials
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    if is_heartbeat_enabled(study._storage):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            fail_stale_trials(study)  # other hosts: the storage's callback closes their runs
+    reaped = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not owner_dead(trial):
+            continue
+        attrs = trial.user_attrs
+        reason = (f"interrupted: worker pid {attrs[PID_ATTR]} on {attrs[HOST_ATTR]} died" if PID_ATTR in attrs
+                  else "interrupted: its worker died before it recorded itself")
+        try:
+            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker reaped it first
+        log.warning("trial %d marked FAIL (%s)", trial.number, reason)
+        kill_run(tracker, trial, reason)
+        reaped.append(trial.number)
+    return reaped
+
+
+def sweep_runs(study: optuna.Study, tracker: Tracker, parent_id: str) -> list[str]:
+    """Close KILLED the RUNNING child runs whose trial is not running (an interrupt or crash
+    between creating a run and recording it in the trial); returns their run ids."""
+    running = {str(t.number) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    swept = [run_id for run_id, number in tracker.running_children(parent_id).items() if number not in running]
+    for run_id in swept:
+        tracker.kill_trial(run_id, "interrupted: its trial is no longer running")
+    return swept
+
+
+def stale_callback(uri: str, experiment: str) -> StaleCallback:
+    """For the RDB heartbeat: close the MLflow run of a trial failed for lack of heartbeat."""
+
+    def on_stale(study: optuna.Study, trial: FrozenTrial) -> None:
+        kill_run(Tracker(uri, experiment), trial, "interrupted: its worker stopped sending heartbeats")
+
+    return on_stale
+
+
+def wait_for_slot(study: optuna.Study, budget: int, tracker: Tracker | None, number: int | None = None,
+                  deadline: float | None = None) -> bool:
+    """Whether one more trial (trial ``number``, or a new one) fits the budget; False once it is reached.
+
+    Finished trials plus the trials running ahead of this one must stay under ``budget``.
+    While that is not so but other trials still run, wait: one of them may yet fail and free
+    a slot. Trials are ordered by number, so workers that ask at the same moment agree.
+    """
+    waiting = False
+    while True:
+        reap(study, tracker)
+        trials = study.get_trials(deepcopy=False)
+        finished = sum(t.state in FINISHED for t in trials)
+        ahead = sum(t.state == TrialState.RUNNING and (number is None or t.number < number) for t in trials)
+        if finished >= budget or (deadline is not None and time.monotonic() >= deadline):
+            return False
+        if finished + ahead < budget:
+            return True
+        if not waiting:
+            log.info("%d trials finished and %d running fill search.n_trials=%d: waiting for them to end",
+                     finished, ahead, budget)
+            waiting = True
+        time.sleep(POLL_S)
+
+
+def guard_slot(objective: Callable[[optuna.trial.Trial], Any], budget: int, tracker: Tracker | None,
+               deadline: float | None = None) -> Callable[[optuna.trial.Trial], Any]:
+    """Wrap ``objective``: mark the trial's owner, then run it only if its slot is within budget.
+
+    Two workers that started trials at the same moment when one slot was left: the later
+    number fails at once as ``surplus`` (no MLflow run) and stops its worker.
+    """
+    from tuner.errors import TrialFailed
+
+    def guarded(trial: optuna.trial.Trial) -> Any:
+        try:
+            mark_owner(trial)
+            if not wait_for_slot(trial.study, budget, tracker, trial.number, deadline):
+                trial.set_user_attr(SURPLUS_ATTR, True)
+                trial.set_user_attr("fail_reason", "surplus: other workers filled search.n_trials")
+                trial.study.stop()
+                raise TrialFailed("surplus: other workers filled search.n_trials")
+            return objective(trial)
+        except KeyboardInterrupt:  # wherever it struck, the FAIL says why (further signals are ignored)
+            if "fail_reason" not in trial.user_attrs:
+                trial.set_user_attr("fail_reason", "interrupted")
+            raise
+
+    return guarded
+
+
+def agree_parent(study: optuna.Study, created: bool, tracker: Tracker, name: str,
+                 tags: dict[str, str]) -> str:
+    """The study's one MLflow parent run, reopened RUNNING; created by the worker that created the study.
+
+    A worker that joined a study created a moment ago waits for the creator's parent run.
+    """
+    run_id = study.user_attrs.get(PARENT_ATTR)
+    if run_id is None and not created and not study.get_trials(deepcopy=False):
+        deadline = time.monotonic() + PARENT_WAIT_S
+        while run_id is None and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+            run_id = study.user_attrs.get(PARENT_ATTR)
+    parent_id = tracker.open_parent(run_id, name, tags=tags)
+    if parent_id != run_id:
+        study.set_user_attr(PARENT_ATTR, parent_id)
+    return parent_id
+
+
+def close_parent(study: optuna.Study, tracker: Tracker, parent_id: str, status: str) -> None:
+    """Close the parent run, unless workers elsewhere still run trials (the last one out closes it)."""
+    reap(study, tracker)
+    sweep_runs(study, tracker, parent_id)
+    if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        log.info("other workers still run trials of this study: parent run %s stays RUNNING", parent_id)
+        return
+    tracker.close_parent(parent_id, status)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (or SIGINT) arrived: the current trial fails, its run is KILLED, the run stops."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def interrupts_once() -> Iterator[None]:
+    """Within: SIGTERM, like Ctrl-C, raises ``Interrupted``; after the first, both are ignored so
+    that the cleanup (trial FAIL, run KILLED) is not itself interrupted."""
+    signals = (signal.SIGTERM, signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        for sig in signals:
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

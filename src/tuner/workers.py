@@ -1,0 +1,188 @@
+"""Worker processes on one machine: ``search.n_workers=k`` runs k of them on one study.
+
+The launching process has already opened the study and its MLflow parent run; each
+worker (started with ``spawn``: TensorFlow is not fork-safe) joins the study, loads the
+data, sizes TensorFlow's thread pools to its share of the cores, and runs trials until
+the study's budget is reached (``tuner.coordinate`` keeps the count exact).
+
+Example::
+
+    run_workers(cfg, parent_id, overrides=["+experiment=digits_cnn"])  # blocks until all are done
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from tuner.errors import TunerError
+
+log = logging.getLogger(__name__)
+EXIT_INTERRUPTED, EXIT_ERROR, EXIT_RECYCLE = 130, 2, 3
+JOIN_AFTER_SIGNAL_S = 120.0
+
+
+def cpu_count() -> int:
+    """The cores this process may use."""
+    return len(os.sched_getaffinity(0))
+
+
+def threads_per_worker(n_workers: int) -> int:
+    """Each worker's share of the cores, so that k workers do not oversubscribe them."""
+    return max(1, cpu_count() // n_workers)
+
+
+def run_workers(cfg: DictConfig, parent_id: str, overrides: list[str]) -> None:
+    """Run ``search.n_workers`` worker processes until the study's budget is reached.
+
+    A worker that ran ``search.trials_per_worker`` trials exits and a fresh one takes its
+    place, which bounds the memory a long run can gather. Ctrl-C reaches the workers
+    directly; SIGTERM to this process is passed on to them. Raises TunerError when a
+    worker stops with an error.
+    """
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(plain, dict)
+    plain.pop("hydra", None)
+    deadline = time.time() + cfg.search.timeout if cfg.search.timeout else None
+    context = multiprocessing.get_context("spawn")
+    started = 0
+
+    def start(slot: int) -> Any:
+        nonlocal started
+        proc = context.Process(target=worker_main, name=f"tuner-worker-{slot}",
+                               args=(plain, slot, started, parent_id, overrides, _log_file(), deadline))
+        proc.start()
+        started += 1
+        return proc
+
+    running = {slot: start(slot) for slot in range(cfg.search.n_workers)}
+    failed: list[str] = []
+    try:
+        while running:
+            multiprocessing.connection.wait([p.sentinel for p in running.values()])
+            for slot, proc in list(running.items()):
+                if proc.exitcode is None:
+                    continue
+                del running[slot]
+                if proc.exitcode == EXIT_RECYCLE:
+                    if deadline is None or time.time() < deadline:
+                        running[slot] = start(slot)
+                elif proc.exitcode:
+                    failed.append(f"worker {slot} exited with code {proc.exitcode}")
+    except KeyboardInterrupt:
+        for proc in running.values():
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGTERM)
+        end = time.monotonic() + JOIN_AFTER_SIGNAL_S
+        for proc in running.values():
+            proc.join(max(0.0, end - time.monotonic()))
+        raise
+    if failed:
+        raise TunerError(f"{'; '.join(failed)}: see its error above (the study is kept; rerun to resume)")
+
+
+def worker_main(plain_cfg: dict[str, Any], slot: int, spawn: int, parent_id: str, overrides: list[str],
+                log_file: str | None = None, deadline: float | None = None) -> None:
+    """One worker process in ``slot`` (0..n_workers-1), the ``spawn``-th started in this run.
+
+    Joins the study and runs trials until the budget is reached (exit 0) or it ran
+    ``search.trials_per_worker`` trials (exit EXIT_RECYCLE: start a fresh one).
+    """
+    n_workers = int(plain_cfg["search"]["n_workers"])
+    _before_tensorflow(plain_cfg, slot, n_workers)
+    _setup_logging(slot, log_file)
+    _exit_with_parent()
+    try:
+        recycle = _run(OmegaConf.create(plain_cfg), slot, spawn, parent_id, overrides, deadline)
+    except TunerError as err:
+        log.error("%s", err)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        log.warning("worker %d interrupted: its trial is FAIL and its run KILLED", slot)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_RECYCLE if recycle else 0)
+
+
+def _before_tensorflow(plain_cfg: dict[str, Any], slot: int, n_workers: int) -> None:
+    """What must be set before TensorFlow loads in the worker of ``slot``: its GPU (slot mod the
+    number of GPUs, ``CUDA_VISIBLE_DEVICES``) and thread pools sized to its share of the cores."""
+    from tuner.device import configure
+
+    configure(OmegaConf.create(plain_cfg["device"]), slot, n_workers)
+    threads = str(threads_per_worker(n_workers))
+    for var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        os.environ[var] = threads
+
+
+def _run(cfg: DictConfig, slot: int, spawn: int, parent_id: str, overrides: list[str],
+         deadline: float | None) -> bool:
+    import gc
+
+    import optuna
+    import tensorflow as tf
+
+    from tuner.coordinate import interrupts_once, stale_callback
+    from tuner.data import load_dataset
+    from tuner.run import Context, _optimize, prepare
+    from tuner.study import join_study
+    from tuner.track import Tracker
+
+    threads = threads_per_worker(cfg.search.n_workers)
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    if cfg.sampler.get("seed") is not None:
+        cfg.sampler.seed = int(cfg.sampler.seed) + spawn  # workers must not draw the same "random" trials
+    if deadline is not None:
+        cfg.search.timeout = max(deadline - time.time(), 1.0)
+    with interrupts_once():
+        space, sampler, pruner = prepare(cfg)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study, _ = join_study(cfg, sampler, pruner, on_stale=stale_callback(cfg.tracking.uri, cfg.name))
+        tracker = Tracker(cfg.tracking.uri, cfg.name)
+        ctx = Context(cfg, space, load_dataset(cfg.data, cfg.seed), tracker, parent_id, overrides)
+        gc.freeze()
+        log.info("worker %d (pid %d) joins study %s with %d+%d TensorFlow threads (intra+inter op)", slot,
+                 os.getpid(), cfg.name, tf.config.threading.get_intra_op_parallelism_threads(),
+                 tf.config.threading.get_inter_op_parallelism_threads())
+        return _optimize(study, ctx, progress=False, max_trials=cfg.search.trials_per_worker)
+
+
+def _setup_logging(slot: int, log_file: str | None) -> None:
+    fmt = logging.Formatter(f"[%(asctime)s][%(name)s][%(levelname)s][worker {slot}] - %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file))
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in handlers:
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+
+
+def _log_file() -> str | None:
+    """The log file of this invocation (Hydra's), which the workers append to."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            return handler.baseFilename
+    return None
+
+
+def _exit_with_parent() -> None:
+    """If the launching process dies (even by SIGKILL), interrupt this worker cleanly."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="tuner-parent-watch", daemon=True).start()
