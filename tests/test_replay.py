@@ -27,7 +27,7 @@ def test_replay_reproduces_the_trial_value_exactly(workdir):
     assert result.original == original.value
     # same hyperparameters, data and seed, op determinism on: on CPU the value comes back exactly
     assert result.replayed == result.original
-    replayed = open_study(compose([*overrides, "name=digits_mlp_replay_t1"])).trials
+    replayed = open_study(compose([*overrides, "name=digits_mlp_replay_t1"]), create=False).trials
     assert len(replayed) == 1 and replayed[0].user_attrs["seed"] == original.user_attrs["seed"]
     assert replayed[0].user_attrs["hparams"] == original.user_attrs["hparams"]
     assert replay(cfg, 1) == result  # a second call reports the replay study, it does not train again

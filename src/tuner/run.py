@@ -85,6 +85,7 @@ def run_study(cfg: DictConfig, overrides: list[str] | None = None) -> float | No
     worker processes (``tuner.workers``); this process opens the study and its parent run, then waits.
     """
     space, sampler, pruner = prepare(cfg)
+    data = load_dataset(cfg.data, cfg.seed)  # a data error stops the run before anything is tracked
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study, created = join_study(cfg, sampler, pruner, on_stale=stale_callback(cfg.tracking.uri, cfg.name))
     tracker = Tracker(cfg.tracking.uri, cfg.name)
@@ -103,7 +104,7 @@ def run_study(cfg: DictConfig, overrides: list[str] | None = None) -> float | No
 
                 run_workers(cfg, parent_id, list(overrides or []))
             else:
-                ctx = Context(cfg, space, load_dataset(cfg.data, cfg.seed), tracker, parent_id, list(overrides or []))
+                ctx = Context(cfg, space, data, tracker, parent_id, list(overrides or []))
                 gc.freeze()  # what is loaded now lives all run: keep it out of the per-trial collections
                 _optimize(study, ctx)
         status = "FINISHED"
