@@ -72,3 +72,21 @@ def test_every_optimizer_builds(name):
     assert float(opt.learning_rate) == pytest.approx(0.01)
     if name.startswith("sgd_"):
         assert opt.momentum == 0.9 and opt.nesterov == (name == "sgd_nesterov")
+
+
+def test_double_conv_blocks_with_growing_filters_and_a_gap_head():
+    hp = {**CNN, "depth": 2, "batch_norm": True, "block": "double", "filters_growth": 2, "head": "gap"}
+    model = build_model(hp, (28, 28, 1), 10)
+    convs = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    assert [c.filters for c in convs] == [8, 8, 16, 16]
+    # no conv bias with batch norm (4 vectors per BN layer); GAP leaves 16 features for the dense layer
+    expected = (9 * 1 * 8 + 4 * 8) + (9 * 8 * 8 + 4 * 8) + (9 * 8 * 16 + 4 * 16) + (9 * 16 * 16 + 4 * 16) \
+        + dense(16, 16) + dense(16, 10)
+    assert model.count_params() == expected
+    assert model.layers[-3].__class__.__name__ == "GlobalAveragePooling2D"
+
+
+def test_block_defaults_are_the_single_conv_flatten_design():
+    explicit = {**CNN, "depth": 2, "block": "single", "filters_growth": 1, "head": "flatten"}
+    assert build_model(explicit, (28, 28, 1), 10).count_params() == build_model({**CNN, "depth": 2}, (28, 28, 1),
+                                                                                   10).count_params()

@@ -78,6 +78,13 @@ def test_plain_value_on_the_command_line_pins_a_parameter():
         ({"dropout": 1.5}, "search.space.dropout=1.5 is out of range"),
         ({"arch": "cnn"}, "search.space is missing filters, kernel_size, pooling, padding, batch_norm"),
         ({"width": {"type": "int", "low": 8, "high": 64, "when": {"nope": 1}}}, "names unknown hyperparameter 'nope'"),
+        ({"lr_schedule": {"type": "categorical", "choices": ["cosine", "step"]}},
+         "unknown value 'step' at search.space.lr_schedule; choose one of: none, cosine, one_cycle, reduce_on_plateau"),
+        ({"patience": -1}, "search.space.patience=-1 is out of range [0, inf]"),
+        ({"block": "triple"}, "unknown value 'triple' at search.space.block; choose one of: single, double"),
+        ({"head": "avg"}, "unknown value 'avg' at search.space.head; choose one of: flatten, gap"),
+        ({"filters_growth": 3}, "unknown value 3 at search.space.filters_growth; choose one of: 1, 2"),
+        ({"jit_compile": "yes"}, "unknown value 'yes' at search.space.jit_compile; choose one of: False, True"),
     ],
 )
 def test_bad_space_is_rejected_naming_the_key(change, message):

@@ -33,6 +33,11 @@ def main(cfg: DictConfig) -> float | None:
         from tuner.run import run_study
 
         best = run_study(cfg, task_overrides())
+        if best is None:
+            raise TunerError(
+                f"no trial completed in study {cfg.name} (search.timeout={cfg.search.timeout}, search.n_trials="
+                f"{cfg.search.n_trials}): nothing to export; give a budget that fits at least one whole trial "
+                "(raise search.timeout) and see the log for pruned or failed trials")
     except TunerError as err:
         log.error("%s", err)
         sys.exit(2)

@@ -56,6 +56,9 @@ class SearchConfig:
     max_failures: int = 10
     trial_seed: Optional[int] = None
     enqueue: list[Any] = field(default_factory=list)
+    warm_start: Optional[str] = None  # enqueue the best trials of this experiment's study first
+    warm_start_top: int = 5
+    warm_start_storage: Optional[str] = None  # where that study lives; null = where this one's would
     space: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,6 +80,8 @@ class ExportConfig:
     path: Optional[str] = None
     insight: bool = True      # confusion matrix, worst mistakes, saliency, occlusion, filters
     register: bool = True     # a new version of the registered model tuner-<name> per export
+    refit: bool = False       # retrain the best configuration on train + validation and submit that model
+    refit_epochs: Optional[int] = None  # epochs of the refit; null = the best trial's own epochs
 
 
 @dataclass
@@ -124,6 +129,10 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"search.timeout={s.timeout}: give a positive number of seconds, or null for none")
     if s.n_workers < 1:
         raise ConfigError(f"search.n_workers={s.n_workers}: give at least 1 worker process")
+    if s.warm_start_top < 1:
+        raise ConfigError(f"search.warm_start_top={s.warm_start_top}: enqueue at least 1 trial, or search.warm_start=null")
+    if cfg.export.refit_epochs is not None and cfg.export.refit_epochs < 1:
+        raise ConfigError(f"export.refit_epochs={cfg.export.refit_epochs}: give at least 1, or null for the trial's own")
     if s.n_workers > s.n_trials:
         raise ConfigError(f"search.n_workers={s.n_workers} is more than search.n_trials={s.n_trials}: "
                           f"some workers would have nothing to do; use at most {s.n_trials}")

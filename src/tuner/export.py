@@ -44,6 +44,7 @@ class Submission:
     test_accuracy: float | None
     model_version: int | None = None
     insight: tuple[str, ...] = ()
+    refit_epochs: int | None = None  # set when the submitted model was refit on train + validation
 
 
 def registry_name(experiment: str) -> str:
@@ -52,9 +53,8 @@ def registry_name(experiment: str) -> str:
 
 
 def export(cfg: DictConfig) -> Submission:
-    """Predict the test split with the best completed trial's model and write the submission CSV."""
-    import keras
-
+    """Predict the test split with the best completed trial's model (or, with ``export.refit=true``, that
+    trial's configuration retrained on train + validation) and write the submission CSV."""
     validate(cfg)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(cfg, create=False)
@@ -63,32 +63,27 @@ def export(cfg: DictConfig) -> Submission:
         raise TunerError(f"study '{cfg.name}' has no completed trial yet: run `python -m tuner +experiment={cfg.name}` first")
     tracker = Tracker(cfg.tracking.uri, cfg.name)
     data = load_dataset(cfg.data, cfg.seed)
+    parent = study.user_attrs.get("mlflow_parent_run_id")
     with tempfile.TemporaryDirectory(prefix="tuner-export-") as tmp:
-        for trial in candidates:
-            run_id = trial.user_attrs.get("mlflow_run_id")
-            try:
-                local = tracker.download(run_id, "model/model.keras", Path(tmp) / str(trial.number))
-                model = keras.saving.load_model(local, safe_mode=True)
-            except Exception as err:  # noqa: BLE001 - missing or corrupt artifact: try the next-best trial
-                log.warning("trial %d: its model cannot be loaded (%s); trying the next-best trial",
-                            trial.number, str(err).splitlines()[0])
-                continue
-            labels = np.argmax(model.predict(data.x_test, batch_size=PREDICT_BATCH, verbose=0), axis=1)
-            break
+        refit_tags: dict[str, str] = {}
+        if cfg.export.refit:
+            from tuner.refit import REFIT_ARTIFACT, refit_best
+
+            trial = candidates[0]
+            model, refit_tags = refit_best(cfg, trial, data, tracker, parent, Path(tmp) / "refit")
+            model_run, model_artifact = parent, REFIT_ARTIFACT
         else:
-            raise TunerError(f"none of the {len(candidates)} completed trials of '{cfg.name}' has a loadable model "
-                             "(tracking.log_models=false, or the artifacts under mlruns/ were removed)")
-        if trial is not candidates[0]:
-            log.warning("exporting trial %d instead of the best trial %d, whose model could not be loaded",
-                        trial.number, candidates[0].number)
+            trial, model = _loadable_best(cfg.name, candidates, tracker, Path(tmp))
+            model_run, model_artifact = trial.user_attrs.get("mlflow_run_id"), "model"
+        labels = np.argmax(model.predict(data.x_test, batch_size=PREDICT_BATCH, verbose=0), axis=1)
         path = Path(cfg.export.path) if cfg.export.path else experiment_dir(cfg) / "submission.csv"
         write_submission(path, data, labels)
         accuracy = float(np.mean(labels == data.y_test)) if data.y_test is not None else None
-        parent = study.user_attrs.get("mlflow_parent_run_id")
         version, insight = None, ()
         if parent:
             tracker.log_file(parent, path)
-            tracker.set_tags(parent, {"tuner.submission_trial": str(trial.number)})
+            tracker.set_tags(parent, {"tuner.submission_trial": str(trial.number),
+                                      "tuner.submission_refit": str(bool(cfg.export.refit)).lower()})
             if accuracy is not None:
                 tracker.log_metrics(parent, {"test_accuracy": accuracy})
             if cfg.export.insight:
@@ -98,12 +93,35 @@ def export(cfg: DictConfig) -> Submission:
                     log.warning("best-model insight not logged (%s: %s); the submission is written",
                                 type(err).__name__, str(err).splitlines()[0][:300])
             log_study_plots(study, tracker, parent, objectives(cfg)[0][0])
-        if cfg.export.register:
-            version = tracker.register_model(registry_name(cfg.name), run_id, "model", {
+        if cfg.export.register and model_run:
+            version = tracker.register_model(registry_name(cfg.name), model_run, model_artifact, {
                 "tuner.experiment": cfg.name, "tuner.trial": str(trial.number), "tuner.value": str(trial.values[0]),
-                "tuner.test_accuracy": str(accuracy)})
+                "tuner.test_accuracy": str(accuracy), **refit_tags})
             log.info("registered trial %d as %s version %d", trial.number, registry_name(cfg.name), version)
-    return Submission(path, trial.number, len(labels), accuracy, version, insight)
+    refit = int(refit_tags["tuner.refit_epochs"]) if refit_tags else None
+    return Submission(path, trial.number, len(labels), accuracy, version, insight, refit)
+
+
+def _loadable_best(name: str, candidates: list[optuna.trial.FrozenTrial], tracker: Tracker,
+                   tmp: Path) -> tuple[optuna.trial.FrozenTrial, Any]:
+    """The best completed trial whose saved model loads, and that model (next-best ones when it does not)."""
+    import keras
+
+    for trial in candidates:
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        try:
+            local = tracker.download(run_id, "model/model.keras", tmp / str(trial.number))
+            model = keras.saving.load_model(local, safe_mode=True)
+        except Exception as err:  # noqa: BLE001 - missing or corrupt artifact: try the next-best trial
+            log.warning("trial %d: its model cannot be loaded (%s); trying the next-best trial",
+                        trial.number, str(err).splitlines()[0])
+            continue
+        if trial is not candidates[0]:
+            log.warning("exporting trial %d instead of the best trial %d, whose model could not be loaded",
+                        trial.number, candidates[0].number)
+        return trial, model
+    raise TunerError(f"none of the {len(candidates)} completed trials of '{name}' has a loadable model "
+                     "(tracking.log_models=false, or the artifacts under mlruns/ were removed)")
 
 
 def _log_insight(model: Any, data: Dataset, tracker: Tracker, parent: str, out: Path) -> tuple[str, ...]:
@@ -151,7 +169,8 @@ def main(cfg: DictConfig) -> None:
         log.error("%s", err)
         sys.exit(2)
     accuracy = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "unknown (no test labels)"
-    print(f"wrote {result.path} ({result.rows} rows) from trial {result.trial}; test accuracy {accuracy}")
+    refit = f" refit on train + validation for {result.refit_epochs} epochs" if result.refit_epochs else ""
+    print(f"wrote {result.path} ({result.rows} rows) from trial {result.trial}{refit}; test accuracy {accuracy}")
     if result.model_version is not None:
         print(f"registered as model '{registry_name(cfg.name)}' version {result.model_version}")
 

@@ -51,22 +51,27 @@ def _dense(x: Any, hp: Mapping[str, Any]) -> Any:
 
 
 def _conv_blocks(x: Any, hp: Mapping[str, Any]) -> Any:
-    """``depth`` blocks of conv [batch norm] activation pool; the last block may take its own
-    kernel (``kernel_size_last``) and skip its pooling (``pool_last=false``)."""
+    """``depth`` blocks of one conv (``block=single``) or two (``double``), each conv [batch norm] activation,
+    then a pool; block ``i`` has ``filters * filters_growth**i`` filters. The last block may take its own
+    kernel (``kernel_size_last``) and skip its pooling (``pool_last=false``). Then the head: Flatten or
+    global average pooling (``head=gap``), and one dense layer."""
     pool = layers.MaxPooling2D if hp["pooling"] == "max" else layers.AveragePooling2D
+    convs = 2 if value(hp, "block") == "double" else 1
     for block in range(hp["depth"]):
         last = block == hp["depth"] - 1
         kernel = (value(hp, "kernel_size_last") or hp["kernel_size"]) if last else hp["kernel_size"]
-        x = layers.Conv2D(
-            hp["filters"], kernel, padding=hp["padding"],
-            kernel_initializer=initializer(hp["initializer"]), use_bias=not hp["batch_norm"],
-        )(x)
-        if hp["batch_norm"]:
-            x = layers.BatchNormalization()(x)
-        x = layers.Activation(hp["activation"])(x)
+        filters = hp["filters"] * value(hp, "filters_growth") ** block
+        for _ in range(convs):
+            x = layers.Conv2D(
+                filters, kernel, padding=hp["padding"],
+                kernel_initializer=initializer(hp["initializer"]), use_bias=not hp["batch_norm"],
+            )(x)
+            if hp["batch_norm"]:
+                x = layers.BatchNormalization()(x)
+            x = layers.Activation(hp["activation"])(x)
         if not last or value(hp, "pool_last"):
             x = pool(pool_size=2)(x)
-    x = layers.Flatten()(x)
+    x = layers.GlobalAveragePooling2D()(x) if value(hp, "head") == "gap" else layers.Flatten()(x)
     return _dense(x, hp)
 
 
@@ -77,8 +82,10 @@ def initializer(name: str) -> keras.initializers.Initializer:
     return keras.initializers.get(name)
 
 
-def build_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    """An optimizer by the name the search space uses (``sgd_momentum``/``sgd_nesterov``: momentum 0.9)."""
+def build_optimizer(name: str, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule
+                    ) -> keras.optimizers.Optimizer:
+    """An optimizer by the name the search space uses (``sgd_momentum``/``sgd_nesterov``: momentum 0.9);
+    ``learning_rate`` is a number or a per-step schedule."""
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate)
     if name in ("sgd_momentum", "sgd_nesterov"):

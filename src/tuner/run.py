@@ -38,6 +38,7 @@ from tuner.trial import sample, trial_seed
 
 log = logging.getLogger(__name__)
 ENQUEUED_ATTR = "enqueued"
+WARM_ATTR = "warm_start_trials"
 INFERENCE_IMAGES = 256  # validation images timed as one batch for the inference_ms objective
 
 
@@ -59,6 +60,10 @@ def prepare(cfg: DictConfig) -> tuple[dict[str, Param], Any, Any]:
     space = parse_space(cfg.search.space)
     check_source(cfg.data.name, cfg.data.source)
     check_flip(space, cfg.data.name, cfg.data.flip_keeps_label)
+    if cfg.search.warm_start:
+        from tuner.warmstart import open_source
+
+        open_source(cfg)  # a missing source study stops the run here, before anything is opened or loaded
     try:
         sampler = instantiate(cfg.sampler)
         if isinstance(sampler, functools.partial):  # e.g. sampler=grid: it needs the parsed space
@@ -114,8 +119,14 @@ def run_study(cfg: DictConfig, overrides: list[str] | None = None) -> float | No
 
 
 def _enqueue(study: optuna.Study, cfg: DictConfig) -> None:
-    """Enqueue ``search.enqueue`` once per study (a rerun does not enqueue them again)."""
+    """Enqueue ``search.enqueue``, then the warm-start trials (``search.warm_start``), once per study (a rerun
+    does not enqueue them again; the warm-start trials are picked once and kept on the study)."""
     items = list(cfg.search.enqueue)
+    if cfg.search.warm_start and WARM_ATTR not in study.user_attrs:
+        from tuner.warmstart import warm_trials
+
+        study.set_user_attr(WARM_ATTR, warm_trials(cfg, parse_space(cfg.search.space)))
+    items += study.user_attrs.get(WARM_ATTR, [])
     done = int(study.user_attrs.get(ENQUEUED_ATTR, 0))
     for params in items[done:]:
         study.enqueue_trial(dict(params), skip_if_exists=True)
@@ -250,9 +261,10 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float | l
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: {metric}={logs[metric]:.4f}")
 
-            result = train(model, hp, ctx.data, on_epoch)
-            figures.update(epochs_run=result.epochs_run, train_seconds=result.seconds,
-                           **{f"final_{k}": v[-1] for k, v in result.history.items()})
+            result = train(model, hp, ctx.data, on_epoch, monitor=metric)
+            figures.update(epochs_run=result.epochs_run, train_seconds=result.seconds, **result.finals())
+            if result.best_epoch is not None:  # early stopping restored this epoch's weights: its values count
+                figures["best_epoch"] = result.best_epoch + 1
             if "inference_ms" in (m for m, _ in goals):
                 figures["inference_ms"] = inference_ms(model, ctx.data.x_val[:INFERENCE_IMAGES])
                 trial.set_user_attr("inference_ms", figures["inference_ms"])

@@ -31,6 +31,7 @@ INITIALIZERS = (
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid")
 ARCHS = ("mlp", "cnn")
 PREPROCESS = ("scale", "center")
+LR_SCHEDULES = ("none", "cosine", "one_cycle", "reduce_on_plateau")
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,17 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {
     "augment_rotation": Hyperparameter(float, low=0.0, high=180.0, default=0.0),
     "augment_zoom": Hyperparameter(float, low=0.0, high=0.9, default=0.0),
     "augment_flip": Hyperparameter(bool, (False, True), default=False),
+    # optional CNN shape: conv-pool or conv-conv-pool blocks, filters multiplied by filters_growth per block,
+    # a Flatten or a global-average-pooling head before the dense layer
+    "block": Hyperparameter(str, ("single", "double"), cnn_only=True, default="single"),
+    "filters_growth": Hyperparameter(int, (1, 2), cnn_only=True, default=1),
+    "head": Hyperparameter(str, ("flatten", "gap"), cnn_only=True, default="flatten"),
+    # optional training: a learning-rate schedule over the planned epochs, early stopping after `patience`
+    # epochs without improvement (restoring the best epoch's weights; 0 = off), XLA (null = Keras' choice:
+    # on with a GPU, off on a CPU)
+    "lr_schedule": Hyperparameter(str, LR_SCHEDULES, default="none"),
+    "patience": Hyperparameter(int, low=0, default=0),
+    "jit_compile": Hyperparameter(bool, (False, True), default=None),
 }
 REQUIRED = ("arch", "width", "depth", "dropout", "activation", "initializer",
             "optimizer", "learning_rate", "batch_size", "epochs")

@@ -1,14 +1,22 @@
 """Fit one model; return its history. No Optuna or MLflow here: the caller's
 ``on_epoch`` hook reports progress and may raise to stop (e.g. pruning).
 
+The training split is fed through ``tf.data``: the uint8 pixels are held once,
+each epoch draws a fresh permutation of indices, gathers whole batches and
+prefetches them while the previous batch trains; augmentation and scaling run
+inside the model. Optional hyperparameters shape the fit: ``lr_schedule``
+(none, cosine, one_cycle, reduce_on_plateau), ``patience`` (early stopping
+that restores the best epoch's weights; 0 = off) and ``jit_compile`` (XLA).
+
 Example::
 
     result = train(model, hp, dataset, on_epoch=lambda epoch, logs: print(epoch, logs))
-    result.history["val_accuracy"][-1]
+    result.final("val_accuracy")  # the best epoch's when early stopping restored it, else the last
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -16,27 +24,42 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import keras
+import numpy as np
 
 from tuner.data import Dataset
 from tuner.errors import TrialFailed
 from tuner.model import build_optimizer
+from tuner.space import value
 
+log = logging.getLogger(__name__)
 EpochHook = Callable[[int, dict[str, float]], None]
 LOSS = "sparse_categorical_crossentropy"
 TIMED_CALLS = 3  # inference_ms: the fastest of this many timed calls, after one warm-up call
+EVAL_BATCH = 1024  # validation batches: no gradients, so larger is cheaper
+ONE_CYCLE_START = 25.0  # one_cycle starts at learning_rate / this, ...
+ONE_CYCLE_PEAK_AT = 0.3  # ... rises linearly to learning_rate over this fraction of the steps, then cosine to ~0
+PLATEAU_FACTOR = 0.5  # reduce_on_plateau: multiply the rate by this ...
+PLATEAU_PATIENCE = 2  # ... after this many epochs without improvement of the monitored metric
 
 
 @dataclass(frozen=True)
 class TrainResult:
     history: dict[str, list[float]]
     seconds: float
+    best_epoch: int | None = None  # the epoch whose weights the model holds, when early stopping restored them
 
     @property
     def epochs_run(self) -> int:
         return len(self.history.get("loss", []))
 
     def final(self, metric: str) -> float:
-        return float(self.history[metric][-1])
+        """``metric`` of the epoch the model's weights come from."""
+        epoch = self.best_epoch if self.best_epoch is not None else -1
+        return float(self.history[metric][epoch])
+
+    def finals(self) -> dict[str, float]:
+        """Every metric of the epoch the model's weights come from, as ``final_<metric>``."""
+        return {f"final_{k}": self.final(k) for k in self.history}
 
 
 class _Hook(keras.callbacks.Callback):
@@ -45,38 +68,95 @@ class _Hook(keras.callbacks.Callback):
         self.on_epoch = on_epoch
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        metrics = {k: float(v) for k, v in (logs or {}).items()}
+        metrics = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
         if not math.isfinite(metrics.get("loss", 0.0)):
             self.model.stop_training = True
             return
         self.on_epoch(epoch, metrics)
 
 
-def compile_model(model: keras.Model, hp: Mapping[str, Any]) -> None:
-    model.compile(
-        optimizer=build_optimizer(hp["optimizer"], hp["learning_rate"]), loss=LOSS, metrics=["accuracy"]
-    )
+def batches(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool) -> Any:
+    """A ``tf.data.Dataset`` of ``(images, labels)`` batches, reshuffled every epoch when ``shuffle``, prefetched.
+
+    Shuffling permutes indices, not images, and each batch is one gather, so an epoch costs
+    no per-image work on the host; the shuffle seed follows ``keras.utils.set_random_seed``.
+    """
+    import tensorflow as tf
+
+    images, labels = tf.constant(x), tf.constant(y)
+    index = tf.data.Dataset.range(len(x))
+    if shuffle:
+        index = index.shuffle(len(x), reshuffle_each_iteration=True)
+    pick = index.batch(batch_size).map(lambda i: (tf.gather(images, i), tf.gather(labels, i)),
+                                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return pick.prefetch(tf.data.AUTOTUNE)
 
 
-def train(model: keras.Model, hp: Mapping[str, Any], data: Dataset, on_epoch: EpochHook | None = None) -> TrainResult:
+def learning_rate(hp: Mapping[str, Any], steps: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """``hp["learning_rate"]``, or a per-step schedule over ``steps`` optimizer steps (``lr_schedule``)."""
+    rate, schedule = float(hp["learning_rate"]), value(hp, "lr_schedule")
+    if schedule in ("none", "reduce_on_plateau"):  # the latter is a callback on the optimizer's rate
+        return rate
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(steps, 1))
+    if schedule == "one_cycle":
+        warmup = max(int(steps * ONE_CYCLE_PEAK_AT), 1)
+        return keras.optimizers.schedules.CosineDecay(rate / ONE_CYCLE_START, decay_steps=max(steps - warmup, 1),
+                                                      warmup_target=rate, warmup_steps=warmup)
+    raise ValueError(f"unknown lr_schedule {schedule!r}")
+
+
+def compile_model(model: keras.Model, hp: Mapping[str, Any], steps: int = 1) -> None:
+    """Compile with the optimizer, loss and XLA choice of ``hp``; ``steps``: optimizer steps a schedule spans."""
+    jit = value(hp, "jit_compile")
+    model.compile(optimizer=build_optimizer(hp["optimizer"], learning_rate(hp, steps)), loss=LOSS,
+                  metrics=["accuracy"], jit_compile="auto" if jit is None else bool(jit))
+    if jit and not model.jit_compile:
+        log.warning("jit_compile=true ignored: Keras compiles no model with XLA under op determinism "
+                    "(set device.deterministic=false) nor one with random augmentation layers (augment_*)")
+
+
+def train(model: keras.Model, hp: Mapping[str, Any], data: Dataset, on_epoch: EpochHook | None = None,
+          monitor: str = "val_accuracy") -> TrainResult:
     """Compile and fit ``model`` on the train split, validating every epoch.
 
-    Raises TrialFailed when the loss stops being finite.
+    ``monitor`` is the metric early stopping and ``reduce_on_plateau`` watch (direction from its name,
+    as Keras does: ``*acc*`` up, anything else down). Raises TrialFailed when the loss stops being finite.
     """
-    compile_model(model, hp)
-    hook = _Hook(on_epoch or (lambda epoch, logs: None))
+    validation = batches(data.x_val, data.y_val, EVAL_BATCH, shuffle=False)
+    return _fit(model, hp, data.x_train, data.y_train, validation, int(hp["epochs"]), monitor, on_epoch)
+
+
+def refit(model: keras.Model, hp: Mapping[str, Any], data: Dataset, epochs: int) -> TrainResult:
+    """Fit on train + validation together for ``epochs`` (no validation, so no early stopping;
+    ``reduce_on_plateau`` watches the training loss)."""
+    x = np.concatenate([data.x_train, data.x_val])
+    y = np.concatenate([data.y_train, data.y_val])
+    return _fit(model, {**hp, "patience": 0}, x, y, None, epochs, "loss", None)
+
+
+def _fit(model: keras.Model, hp: Mapping[str, Any], x: np.ndarray, y: np.ndarray, validation: Any, epochs: int,
+         monitor: str, on_epoch: EpochHook | None) -> TrainResult:
+    batch_size = int(hp["batch_size"])
+    compile_model(model, hp, steps=epochs * math.ceil(len(x) / batch_size))
+    callbacks: list[keras.callbacks.Callback] = [_Hook(on_epoch or (lambda epoch, logs: None))]
+    stopper = None
+    if int(value(hp, "patience")) > 0:
+        stopper = keras.callbacks.EarlyStopping(monitor, patience=int(value(hp, "patience")), restore_best_weights=True)
+        callbacks.append(stopper)
+    if value(hp, "lr_schedule") == "reduce_on_plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor, factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE))
     start = time.perf_counter()
-    fit = model.fit(
-        data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
-        epochs=int(hp["epochs"]), batch_size=int(hp["batch_size"]), verbose=0, callbacks=[hook],
-    )
+    fit = model.fit(batches(x, y, batch_size, shuffle=True), validation_data=validation, epochs=epochs,
+                    shuffle=False, verbose=0, callbacks=callbacks)  # the pipeline shuffles
     seconds = time.perf_counter() - start
-    history = {k: [float(v) for v in values] for k, values in fit.history.items()}
+    history = {k: [float(v) for v in values] for k, values in fit.history.items() if k != "learning_rate"}
     losses = history.get("loss", [])
     bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
     if bad is not None:
         raise TrialFailed(f"loss became {losses[bad]} at epoch {bad + 1}")
-    return TrainResult(history, seconds)
+    best = int(stopper.best_epoch) if stopper is not None and stopper.best_weights is not None else None
+    return TrainResult(history, seconds, best)
 
 
 def save(model: keras.Model, folder: Path) -> Path:

@@ -1,0 +1,66 @@
+"""The final refit (``export.refit=true``): retrain the best trial's configuration on train +
+validation before export, so the submitted model has seen every labelled image.
+
+The refit uses the trial's hyperparameters and seed, for ``export.refit_epochs`` epochs (null:
+the trial's own ``epochs``); there is no validation split left, so early stopping is off and
+``reduce_on_plateau`` watches the training loss. The model is logged on the study's parent run
+under ``refit_model/``, and tags say which model was submitted.
+
+Example::
+
+    model, info = refit_best(cfg, study.best_trial, data, tracker, parent_id, Path("/tmp/refit"))
+    info["tuner.refit_epochs"]  # "20"
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import optuna
+from omegaconf import DictConfig
+
+from tuner.data import Dataset
+from tuner.errors import TunerError
+from tuner.track import Tracker
+
+log = logging.getLogger(__name__)
+REFIT_ARTIFACT = "refit_model"
+
+
+def refit_epochs(cfg: DictConfig, hp: dict[str, Any]) -> int:
+    """``export.refit_epochs``, or the trial's own ``epochs`` when it is null."""
+    epochs = cfg.export.refit_epochs
+    return int(epochs) if epochs is not None else int(hp["epochs"])
+
+
+def refit_best(cfg: DictConfig, trial: optuna.trial.FrozenTrial, data: Dataset, tracker: Tracker,
+               parent: str | None, out: Path) -> tuple[Any, dict[str, str]]:
+    """Retrain ``trial``'s configuration on train + validation; log the model and the tags on ``parent``.
+
+    Returns the model and the tags that record it.
+    """
+    from tuner.device import activate
+    from tuner.model import build_model, new_session
+    from tuner.train import refit, save
+
+    hp, seed = trial.user_attrs.get("hparams"), trial.user_attrs.get("seed")
+    if hp is None or seed is None:
+        raise TunerError(f"trial {trial.number} of '{cfg.name}' recorded no hyperparameters or seed to refit; "
+                         "set export.refit=false to export its saved model")
+    epochs = refit_epochs(cfg, hp)
+    activate(cfg.device)
+    new_session(int(seed))
+    model = build_model(hp, data.input_shape, data.n_classes, data.pixel_mean)
+    images = len(data.x_train) + len(data.x_val)
+    log.info("refitting trial %d on %d images (train + validation) for %d epochs", trial.number, images, epochs)
+    result = refit(model, hp, data, epochs)
+    tags = {"tuner.submission_refit": "true", "tuner.refit_source_trial": str(trial.number),
+            "tuner.refit_epochs": str(epochs), "tuner.refit_images": str(images), "tuner.refit_seed": str(seed)}
+    if parent:
+        tracker.log_file(parent, save(model, out), REFIT_ARTIFACT)
+        tracker.set_tags(parent, tags)
+        tracker.log_metrics(parent, {"refit_seconds": result.seconds, "refit_final_loss": result.final("loss"),
+                                     "refit_final_accuracy": result.final("accuracy")})
+    return model, tags

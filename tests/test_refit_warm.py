@@ -1,0 +1,111 @@
+"""Issue 6's study-level options, end to end at tiny size: early stopping's restored epoch is what the
+objective, MLflow and the saved model all report; the final refit is the model exported; warm start
+enqueues a previous study's best trials that fit; a budget that completes no trial is an error."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+import keras
+import mlflow
+import numpy as np
+import optuna
+import pytest
+
+from tuner.data import load_dataset
+from tuner.errors import ConfigError
+from tuner.export import export
+from tuner.run import _enqueue, prepare, run_study
+from tuner.study import best_completed, open_study
+
+from .test_cli import CLI_TINY, tuner
+
+
+def child_runs(cfg):
+    mlflow.set_tracking_uri(cfg.tracking.uri)
+    df = mlflow.search_runs(experiment_names=[cfg.name], output_format="pandas")
+    return df, df[df["tags.mlflow.parentRunId"].notna()]
+
+
+def test_early_stopping_value_mlflow_and_saved_model_agree(make_cfg, tmp_path):
+    cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=1", "search.space.epochs=6", "search.space.patience=2",
+                   "search.space.optimizer=sgd", "search.space.learning_rate=0.5")  # fast enough to bounce
+    value = run_study(cfg)
+    trial = open_study(cfg).trials[0]
+    _, children = child_runs(cfg)
+    child = children.iloc[0]
+    client = mlflow.MlflowClient(cfg.tracking.uri)
+    curve = [m.value for m in sorted(client.get_metric_history(child["run_id"], "val_accuracy"), key=lambda m: m.step)]
+    assert value == trial.value == max(curve) == pytest.approx(child["metrics.final_val_accuracy"])
+    assert child["metrics.best_epoch"] == int(np.argmax(curve)) + 1
+    local = client.download_artifacts(child["run_id"], "model/model.keras", str(tmp_path))
+    data = load_dataset(cfg.data, cfg.seed)
+    _, saved = keras.saving.load_model(local, safe_mode=True).evaluate(data.x_val, data.y_val, verbose=0)
+    assert saved == pytest.approx(value, abs=1e-6)
+
+
+def test_refit_is_the_model_exported_and_recorded(make_cfg, tmp_path):
+    cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=2", "export.refit=true", "export.refit_epochs=2",
+                   "export.insight=false")
+    run_study(cfg)
+    best = best_completed(open_study(cfg))[0]
+    sub = export(cfg)
+    assert sub.trial == best.number and sub.refit_epochs == 2
+    df, _ = child_runs(cfg)
+    parent = df[df["tags.mlflow.parentRunId"].isna()].iloc[0]
+    data = load_dataset(cfg.data, cfg.seed)
+    client = mlflow.MlflowClient(cfg.tracking.uri)
+    tags = client.get_run(parent["run_id"]).data.tags
+    assert tags["tuner.submission_refit"] == "true" and tags["tuner.refit_source_trial"] == str(best.number)
+    assert tags["tuner.refit_epochs"] == "2"
+    assert tags["tuner.refit_images"] == str(len(data.x_train) + len(data.x_val))
+    local = client.download_artifacts(parent["run_id"], "refit_model/model.keras", str(tmp_path))
+    refit = keras.saving.load_model(local, safe_mode=True)
+    labels = [int(r["label"]) for r in csv.DictReader(open(sub.path))]
+    assert labels == list(np.argmax(refit.predict(data.x_test, verbose=0), axis=1))
+    version = client.get_model_version("tuner-digits_mlp", str(sub.model_version))
+    assert version.run_id == parent["run_id"] and version.tags["tuner.submission_refit"] == "true"
+
+
+def waiting(study: optuna.Study) -> list[dict]:
+    return [t.system_attrs["fixed_params"] for t in study.get_trials(states=(optuna.trial.TrialState.WAITING,))]
+
+
+def test_warm_start_enqueues_the_best_fitting_trials_once(make_cfg, caplog):
+    source = make_cfg("+experiment=digits_mlp", "search.n_trials=3")
+    run_study(source)
+    best = [t.params for t in best_completed(open_study(source))]
+
+    cfg = make_cfg("+experiment=digits_mlp", "name=warm", "search.warm_start=digits_mlp", "search.warm_start_top=2")
+    prepare(cfg)
+    study = open_study(cfg)
+    _enqueue(study, cfg)
+    assert waiting(study) == best[:2]
+    _enqueue(study, cfg)  # a rerun enqueues nothing more
+    assert len(waiting(study)) == 2
+
+    narrow = make_cfg("+experiment=digits_mlp", "name=narrow", "search.warm_start=digits_mlp",
+                      "search.space.width={type:int,low:32,high:64}")  # the source's widths were 8..16
+    study = open_study(narrow)
+    with caplog.at_level(logging.WARNING, logger="tuner.warmstart"):
+        _enqueue(study, narrow)
+    assert waiting(study) == []
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 3 and all("width=" in m and "search.space.width" in m for m in skipped)
+
+
+def test_warm_start_from_a_missing_study_is_a_config_error(make_cfg, workdir):
+    cfg = make_cfg("+experiment=digits_mlp", "search.warm_start=nosuch")
+    with pytest.raises(ConfigError, match="search.warm_start=nosuch: no study at .*nosuch/study.journal"):
+        prepare(cfg)
+    assert not (workdir / "experiments/nosuch").exists()
+
+
+def test_a_budget_that_completes_no_trial_exits_non_zero(tmp_path: Path):
+    done = tuner(tmp_path, "+experiment=digits_cnn", "search.timeout=1e-9", *CLI_TINY)
+    assert done.returncode == 2, done.stderr[-3000:]
+    said = done.stdout + done.stderr
+    assert "no trial completed" in said and "search.timeout=1e-09" in said
+    assert not (tmp_path / "experiments/digits_cnn/submission.csv").exists()
