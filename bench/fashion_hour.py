@@ -101,6 +101,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--labels", type=Path, default=LABELS, help="the official t10k IDX label file")
     parser.add_argument("overrides", nargs="*", help="tuner overrides for the search and the export")
     args = parser.parse_args(argv)
+    if args.workdir and args.workdir.exists() and any(args.workdir.iterdir()):
+        parser.error(f"--workdir {args.workdir} is not empty: the study there would resume; name a new folder")
     labels = read_labels(args.labels)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fashion-hour-"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -101,6 +101,8 @@ def main(argv: list[str]) -> int:
     unknown = sorted(set(tools) - set(TOOLS))
     if unknown or args.minutes <= 0:
         parser.error(f"--tools {unknown} unknown (choose from {', '.join(TOOLS)})" if unknown else "--minutes must be > 0")
+    if args.workdir and args.workdir.exists() and any(args.workdir.iterdir()):
+        parser.error(f"--workdir {args.workdir} is not empty: a study there would resume; name a new folder")
     logging.basicConfig(level=logging.WARNING)
     # KerasTuner reloads a trial's weights without its optimizer's state, and says so each time
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
