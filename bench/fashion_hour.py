@@ -109,7 +109,7 @@ def main(argv: list[str]) -> int:
     common = [f"+experiment={EXPERIMENT}", *args.overrides]
     search = [sys.executable, "-m", "tuner", *common, f"search.timeout={args.minutes * 60:g}",
               f"search.n_trials={TRIAL_LIMIT}"]
-    print("$ " + " ".join(search[1:]), f"  (in {workdir})", flush=True)
+    print("$ python " + " ".join(search[1:]), f"  (in {workdir})", flush=True)
     launched = time.time()
     if subprocess.run(search, cwd=workdir).returncode:
         print("the search failed; see its log above", file=sys.stderr)
