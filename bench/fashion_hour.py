@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from omegaconf import DictConfig
 
 EXPERIMENT = "fashion_cnn"
 LABELS = Path("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")
@@ -67,7 +68,7 @@ def milestones(curve: list[tuple[float, float]], targets: tuple[float, ...] = MI
     return {t: next((s for s, v in ordered if v >= t), None) for t in targets}
 
 
-def best_models_on_test(cfg, launched: float, labels: np.ndarray) -> list[tuple[float, int, float, float]]:
+def best_models_on_test(cfg: DictConfig, launched: float, labels: np.ndarray) -> list[tuple[float, int, float, float]]:
     """(minutes, trial, val, test accuracy) for every trial that was the study's best when it completed."""
     import keras
     import optuna

@@ -7,7 +7,7 @@ running at the deadline finish, but that trial is left out; KerasTuner's is cut 
 
 Example::
 
-    result = run_tuner(cfg, budget=180.0)
+    result = run_tuner(cfg, budget=180.0, data=load_dataset(cfg.data, cfg.seed))
     result.best_val, result.test_accuracy, result.seconds_to(0.98)
 """
 
