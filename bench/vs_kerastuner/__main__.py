@@ -1,0 +1,120 @@
+"""tuner against KerasTuner, side by side: the same space, data split and wall-clock budget per task.
+
+    .venv/bin/python -m bench.vs_kerastuner --minutes 3 --tasks digits,fashion [override ...]
+
+A task is ``digits``/``fashion``/``cifar10`` (its ``<task>_cnn`` experiment) or an experiment
+name. Overrides are tuner config overrides for every task (``search.space.epochs=5``) or, prefixed
+``<task>:``, for one (``fashion:data.max_samples=10000``); they shape the data and the space both
+tools see. Prints, per tool: trials (complete/pruned) and epochs that completed within the
+budget, best validation accuracy, the test accuracy of its best model, and the seconds each took
+to first reach each other tool's final best. Needs ``pip install -e '.[bench]'`` (keras-tuner).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import tuner  # noqa: F401 - quiets TensorFlow before anything imports it
+from bench.vs_kerastuner.race import TRIAL_LIMIT, Result, run_kerastuner, run_tuner, warm_up
+from tuner.config import compose
+from tuner.data import load_dataset
+from tuner.device import activate
+from tuner.space import parse_space
+
+TOOLS = ("tuner", "hyperband", "random")
+
+
+def task_overrides(tasks: list[str], overrides: list[str]) -> dict[str, list[str]]:
+    """Split ``overrides`` per task: ``fashion:data.max_samples=1000`` only for fashion, the rest for all."""
+    per_task: dict[str, list[str]] = {t: [] for t in tasks}
+    for item in overrides:
+        head, sep, rest = item.partition(":")
+        if sep and head in per_task:
+            per_task[head].append(rest)
+        else:
+            for t in tasks:
+                per_task[t].append(item)
+    return per_task
+
+
+def experiment(task: str) -> str:
+    return task if "_" in task else f"{task}_cnn"
+
+
+def race(task: str, overrides: list[str], budget: float, tools: list[str], folder: Path) -> list[Result]:
+    name = experiment(task)
+    cfg = compose([f"+experiment={name}", f"name=vs_kt_{name}", f"experiments_dir={folder / 'experiments'}",
+                   f"tracking.uri=sqlite:///{folder / 'mlflow.db'}", f"search.timeout={budget}",
+                   f"search.n_trials={TRIAL_LIMIT}", *overrides])
+    space = parse_space(cfg.search.space)
+    data = load_dataset(cfg.data, cfg.seed)
+    activate(cfg.device)  # the same TensorFlow settings (op determinism, dtype policy) for every tool
+    warm_up(space, data, int(cfg.seed))
+    print(f"\n== {name}: {len(data.y_train)} train / {len(data.y_val)} validation / {len(data.y_test)} test images, "
+          f"{budget:.0f} s per tool; sampler {cfg.sampler._target_.rsplit('.', 1)[-1]}, "
+          f"pruner {cfg.pruner._target_.rsplit('.', 1)[-1]}", flush=True)
+    results = []
+    for tool in tools:
+        if tool == "tuner":
+            results.append(run_tuner(cfg, budget, data))
+        else:
+            results.append(run_kerastuner(tool, space, data, budget, folder / "kerastuner" / name, int(cfg.seed)))
+        print(f"   {results[-1].tool} done in {results[-1].wall:.0f} s", flush=True)
+    return results
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def report(results: list[Result]) -> str:
+    """The figures of one task as a plain table, then each tool's time to reach each other's final best."""
+    lines = [f"{'tool':<14}{'complete':>9}{'pruned':>7}{'epochs':>7}{'best val':>10}{'test acc':>10}{'wall s':>8}"]
+    for r in results:
+        lines.append(f"{r.tool:<14}{r.complete:>9}{r.pruned:>7}{r.epochs:>7}{_fmt(r.best_val):>10}"
+                     f"{_fmt(r.test_accuracy):>10}{r.wall:>8.0f}" + (f"   ({r.note})" if r.note else ""))
+    for r in results:
+        for other in results:
+            if other is r or other.best_val is None:
+                continue
+            reached = r.seconds_to(other.best_val)
+            when = "never" if reached is None else f"after {reached:.0f} s"
+            lines.append(f"{r.tool} reaches {other.tool}'s best val {other.best_val:.4f}: {when}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.vs_kerastuner", description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=3.0, help="wall-clock budget per tool per task")
+    parser.add_argument("--tasks", default="digits,fashion", help="comma-separated tasks or experiment names")
+    parser.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated, from: {', '.join(TOOLS)}")
+    parser.add_argument("--workdir", type=Path, help="keep studies, MLflow runs and KerasTuner folders here")
+    parser.add_argument("overrides", nargs="*", help="tuner config overrides; '<task>:key=value' for one task")
+    args = parser.parse_args(argv)
+    tasks, tools = args.tasks.split(","), args.tools.split(",")
+    unknown = sorted(set(tools) - set(TOOLS))
+    if unknown or args.minutes <= 0:
+        parser.error(f"--tools {unknown} unknown (choose from {', '.join(TOOLS)})" if unknown else "--minutes must be > 0")
+    if args.workdir and args.workdir.exists() and any(args.workdir.iterdir()):
+        parser.error(f"--workdir {args.workdir} is not empty: a study there would resume; name a new folder")
+    logging.basicConfig(level=logging.WARNING)
+    # KerasTuner reloads a trial's weights without its optimizer's state, and says so each time
+    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+    folder = args.workdir or Path(tempfile.mkdtemp(prefix="vs-kerastuner-"))
+    per_task = task_overrides(tasks, args.overrides)
+    start = time.monotonic()
+    reports = [(task, report(race(task, per_task[task], args.minutes * 60, tools, folder))) for task in tasks]
+    for task, text in reports:
+        print(f"\n== {experiment(task)} ({args.minutes:g} min per tool)\n{text}")
+    print(f"\ntotal {time.monotonic() - start:.0f} s; outputs in {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
