@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import mlflow
-import pytest
 
 from .conftest import TINY
 

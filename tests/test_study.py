@@ -9,7 +9,6 @@ import numpy as np
 import optuna
 import pytest
 
-from tuner.config import compose
 from tuner.data import load_dataset
 from tuner.errors import ConfigError
 from tuner.export import export

@@ -25,14 +25,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from tuner.config import experiment_dir, objectives, override_line, to_yaml, validate
+from tuner.config import objectives, override_line, validate
 from tuner.coordinate import (SURPLUS_ATTR, agree_parent, close_parent, guard_slot, interrupts_once, reap,
                               stale_callback, sweep_runs, wait_for_slot)
 from tuner.data import Dataset, check_source, load_dataset
 from tuner.errors import ConfigError, TrialFailed, TunerError
-from tuner.report import log_study_plots, log_trial
+from tuner.report import log_trial, summarize
 from tuner.space import Param, check_flip, parse_space
-from tuner.study import best_completed, finished_count, join_study, leaderboard, metric_names
+from tuner.study import best_completed, finished_count, join_study
 from tuner.track import Tracker
 from tuner.trial import sample, trial_seed
 
@@ -318,29 +318,3 @@ def _literal(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return repr(value) if isinstance(value, float) else str(value)
-
-
-def summarize(study: optuna.Study, cfg: DictConfig, tracker: Tracker, parent_id: str) -> Path:
-    """Write ``leaderboard.csv`` (and ``pareto_front.csv`` for several objectives) and log them, the composed
-    config, the best trial and the study plots to the parent run."""
-    board = leaderboard(study)
-    path = experiment_dir(cfg) / "leaderboard.csv"
-    board.to_csv(path, index=False)
-    tracker.log_file(parent_id, path)
-    if len(study.directions) > 1:
-        front = experiment_dir(cfg) / "pareto_front.csv"
-        board[board["pareto"]].to_csv(front, index=False)
-        tracker.log_file(parent_id, front)
-    tracker.log_text(parent_id, to_yaml(cfg), "config.yaml")
-    best = best_completed(study)
-    if best:
-        top = best[0]
-        tracker.log_json(parent_id, {"trial": top.number, "value": top.values[0],
-                                     "values": dict(zip(metric_names(study), top.values)),
-                                     "hparams": top.user_attrs.get("hparams", top.params)}, "best_params.json")
-        tracker.log_metrics(parent_id, {f"best_{objectives(cfg)[0][0]}": top.values[0],
-                                        "finished_trials": finished_count(study)})
-        tracker.set_tags(parent_id, {"tuner.best_trial": str(top.number),
-                                     "tuner.best_run_id": str(top.user_attrs.get("mlflow_run_id"))})
-    log_study_plots(study, tracker, parent_id, objectives(cfg)[0][0])
-    return path
