@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast export ui clean-outputs
+# Debian packages the tests use: Fashion-MNIST's IDX files (the fashion task's default source),
+# Chromium (tests/test_browser.py drives it through Playwright), PostgreSQL (tests/test_postgres.py).
+DEB_PACKAGES := dataset-fashion-mnist chromium postgresql
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test test-fast export ui clean-outputs system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +23,12 @@ run: $(STAMP)
 export: $(STAMP)
 	$(BIN)/python -m tuner.export +experiment=digits_cnn
 
-test: $(STAMP)
+system-deps:
+	@if dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then $(SUDO) apt-get update && $(SUDO) apt-get install -y $(DEB_PACKAGES); \
+	else echo "warning: no apt-get here; install $(DEB_PACKAGES) (Debian's names) for the fashion, browser and PostgreSQL tests"; fi
+
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
