@@ -15,6 +15,8 @@ from tuner.export import export
 from tuner.run import run_study
 from tuner.study import open_study
 
+from .runs import assert_one_parent
+
 
 def runs(cfg):
     mlflow.set_tracking_uri(cfg.tracking.uri)
@@ -28,13 +30,7 @@ def test_three_trial_study_is_tracked_and_exported(make_cfg, workdir):
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
     assert best == max(t.value for t in study.trials)
 
-    df = runs(cfg)
-    parents = df[df["tags.mlflow.parentRunId"].isna()]
-    children = df[df["tags.mlflow.parentRunId"].notna()]
-    assert len(parents) == 1 and len(children) == 3
-    assert set(children["tags.mlflow.parentRunId"]) == {parents.iloc[0]["run_id"]}
-    assert set(children["status"]) == {"FINISHED"} and parents.iloc[0]["status"] == "FINISHED"
-    assert sorted(children["tags.optuna.trial_number"]) == ["0", "1", "2"]
+    parent, children = assert_one_parent(cfg.tracking.uri, cfg.name, 3)
     assert set(children["tags.optuna.state"]) == {"COMPLETE"}
     for col in ("params.width", "params.optimizer", "params.learning_rate", "params.filters", "params.seed",
                 "metrics.val_accuracy", "metrics.loss", "metrics.n_params", "metrics.seconds"):
@@ -46,7 +42,7 @@ def test_three_trial_study_is_tracked_and_exported(make_cfg, workdir):
     child = children.iloc[0]["run_id"]
     assert len(client.get_metric_history(child, "val_accuracy")) == 1  # one value per epoch
     assert [a.path for a in client.list_artifacts(child, "model")] == ["model/model.keras"]
-    parent_files = {a.path for a in client.list_artifacts(parents.iloc[0]["run_id"])}
+    parent_files = {a.path for a in client.list_artifacts(parent["run_id"])}
     assert {"leaderboard.csv", "config.yaml", "best_params.json"} <= parent_files
 
     board = list(csv.DictReader(open(workdir / "experiments/digits_cnn/leaderboard.csv")))
@@ -62,7 +58,7 @@ def test_three_trial_study_is_tracked_and_exported(make_cfg, workdir):
     assert set(labels) <= set(range(10))
     assert sub.test_accuracy == pytest.approx(float(np.mean(labels == data.y_test)))
     assert sub.trial == study.best_trial.number
-    assert "submission.csv" in {a.path for a in client.list_artifacts(parents.iloc[0]["run_id"])}
+    assert "submission.csv" in {a.path for a in client.list_artifacts(parent["run_id"])}
 
 
 def test_rerun_resumes_to_the_total_budget(make_cfg):
