@@ -110,6 +110,18 @@ def test_early_stopping_restores_the_best_epoch_and_reports_its_values(data):
     assert result.epochs_run <= result.best_epoch + 1 + 2
 
 
+def test_restore_best_keeps_the_best_epoch_without_stopping_early(data):
+    hp = {**HP, "optimizer": "sgd", "learning_rate": 0.5, "epochs": 6, "restore_best": True}  # it bounces
+    new_session(3)
+    model = build_model(hp, data.input_shape, 10)
+    result = train(model, hp, data)
+    acc = result.history["val_accuracy"]
+    assert result.epochs_run == 6 and result.best_epoch == int(np.argmax(acc)) < 5  # ran all, kept a better one
+    assert result.final("val_accuracy") == max(acc)
+    _, held = model.evaluate(data.x_val, data.y_val, verbose=0)
+    assert held == pytest.approx(max(acc), abs=1e-6)
+
+
 def test_without_patience_the_last_epoch_counts(data):
     new_session(3)
     result = train(build_model(HP, data.input_shape, 10), HP, data)

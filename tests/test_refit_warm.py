@@ -109,3 +109,20 @@ def test_a_budget_that_completes_no_trial_exits_non_zero(tmp_path: Path):
     said = done.stdout + done.stderr
     assert "no trial completed" in said and "search.timeout=1e-09" in said
     assert not (tmp_path / "experiments/digits_cnn/submission.csv").exists()
+
+
+def test_a_trial_running_at_the_deadline_stops_after_its_epoch_pruned(make_cfg):
+    """search.timeout is a wall clock for the whole invocation, not a limit on starting trials."""
+    import time
+
+    from tuner.run import DEADLINE_ATTR
+
+    cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=5", "search.space.epochs=500", "search.timeout=3")
+    start = time.monotonic()
+    assert run_study(cfg) is None  # nothing completed: the CLI turns this into exit 2
+    took = time.monotonic() - start
+    trials = open_study(cfg).trials
+    assert len(trials) == 1 and trials[0].state == optuna.trial.TrialState.PRUNED
+    stopped = trials[0].user_attrs[DEADLINE_ATTR]
+    assert 1 <= stopped < 500 and len(trials[0].intermediate_values) == stopped
+    assert took < 60, f"500 epochs would take minutes; it stopped after {took:.0f} s"

@@ -38,6 +38,7 @@ from tuner.trial import sample, trial_seed
 
 log = logging.getLogger(__name__)
 ENQUEUED_ATTR = "enqueued"
+DEADLINE_ATTR = "stopped_at_deadline"  # the epoch a trial had finished when search.timeout ran out
 WARM_ATTR = "warm_start_trials"
 INFERENCE_IMAGES = 256  # validation images timed as one batch for the inference_ms objective
 
@@ -52,6 +53,7 @@ class Context:
     tracker: Tracker
     parent_id: str
     overrides: list[str] = field(default_factory=list)
+    deadline: float | None = None  # time.monotonic() when search.timeout runs out: a running trial stops there
 
 
 def prepare(cfg: DictConfig) -> tuple[dict[str, Param], Any, Any]:
@@ -141,7 +143,7 @@ def _optimize(study: optuna.Study, ctx: Context, progress: bool = True, max_tria
     """
     budget = ctx.cfg.search.n_trials
     timeout = ctx.cfg.search.timeout
-    deadline = time.monotonic() + timeout if timeout else None
+    deadline = ctx.deadline = time.monotonic() + timeout if timeout else None
     if _budget_reached(study, ctx.cfg) or not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
         return False
     bar = tqdm(total=budget, initial=finished_count(study), desc=ctx.cfg.name, unit="trial",
@@ -255,10 +257,13 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float | l
                 if metric not in logs:
                     raise TrialFailed(f"metric {metric!r} missing from Keras logs {sorted(logs)}")
                 figures["epochs_run"] = epoch + 1
-                if not prunable:
-                    return
-                trial.report(logs[metric], epoch)  # step = epoch index, as Optuna's KerasPruningCallback
-                if trial.should_prune():
+                if prunable:
+                    trial.report(logs[metric], epoch)  # step = epoch index, as Optuna's KerasPruningCallback
+                if ctx.deadline is not None and time.monotonic() >= ctx.deadline and epoch + 1 < int(hp["epochs"]):
+                    trial.set_user_attr(DEADLINE_ATTR, epoch + 1)
+                    raise optuna.TrialPruned(f"stopped at the search deadline (search.timeout={ctx.cfg.search.timeout}"
+                                             f" s) after epoch {epoch + 1} of {hp['epochs']}")
+                if prunable and trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: {metric}={logs[metric]:.4f}")
 
             result = train(model, hp, ctx.data, on_epoch, monitor=metric)

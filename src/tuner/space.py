@@ -79,10 +79,12 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {
     "filters_growth": Hyperparameter(int, (1, 2), cnn_only=True, default=1),
     "head": Hyperparameter(str, ("flatten", "gap"), cnn_only=True, default="flatten"),
     # optional training: a learning-rate schedule over the planned epochs, early stopping after `patience`
-    # epochs without improvement (restoring the best epoch's weights; 0 = off), XLA (null = Keras' choice:
-    # on with a GPU, off on a CPU)
+    # epochs without improvement (restoring the best epoch's weights; 0 = off), restore_best (keep the best
+    # epoch's weights without stopping early, the rule KerasTuner scores trials by), XLA (null = Keras'
+    # choice: on with a GPU, off on a CPU)
     "lr_schedule": Hyperparameter(str, LR_SCHEDULES, default="none"),
     "patience": Hyperparameter(int, low=0, default=0),
+    "restore_best": Hyperparameter(bool, (False, True), default=False),
     "jit_compile": Hyperparameter(bool, (False, True), default=None),
 }
 REQUIRED = ("arch", "width", "depth", "dropout", "activation", "initializer",

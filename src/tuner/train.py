@@ -6,7 +6,8 @@ each epoch draws a fresh permutation of indices, gathers whole batches and
 prefetches them while the previous batch trains; augmentation and scaling run
 inside the model. Optional hyperparameters shape the fit: ``lr_schedule``
 (none, cosine, one_cycle, reduce_on_plateau), ``patience`` (early stopping
-that restores the best epoch's weights; 0 = off) and ``jit_compile`` (XLA).
+that restores the best epoch's weights; 0 = off), ``restore_best`` (end with the best epoch's
+weights, never stopping early) and ``jit_compile`` (XLA).
 
 Example::
 
@@ -132,7 +133,7 @@ def refit(model: keras.Model, hp: Mapping[str, Any], data: Dataset, epochs: int)
     ``reduce_on_plateau`` watches the training loss)."""
     x = np.concatenate([data.x_train, data.x_val])
     y = np.concatenate([data.y_train, data.y_val])
-    return _fit(model, {**hp, "patience": 0}, x, y, None, epochs, "loss", None)
+    return _fit(model, {**hp, "patience": 0, "restore_best": False}, x, y, None, epochs, "loss", None)
 
 
 def _fit(model: keras.Model, hp: Mapping[str, Any], x: np.ndarray, y: np.ndarray, validation: Any, epochs: int,
@@ -140,9 +141,10 @@ def _fit(model: keras.Model, hp: Mapping[str, Any], x: np.ndarray, y: np.ndarray
     batch_size = int(hp["batch_size"])
     compile_model(model, hp, steps=epochs * math.ceil(len(x) / batch_size))
     callbacks: list[keras.callbacks.Callback] = [_Hook(on_epoch or (lambda epoch, logs: None))]
-    stopper = None
-    if int(value(hp, "patience")) > 0:
-        stopper = keras.callbacks.EarlyStopping(monitor, patience=int(value(hp, "patience")), restore_best_weights=True)
+    stopper, patience = None, int(value(hp, "patience"))
+    if patience > 0 or (value(hp, "restore_best") and validation is not None):
+        # Keras restores the best epoch's weights at the end of fit even when it never stopped early
+        stopper = keras.callbacks.EarlyStopping(monitor, patience=patience or epochs + 1, restore_best_weights=True)
         callbacks.append(stopper)
     if value(hp, "lr_schedule") == "reduce_on_plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor, factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE))
