@@ -108,6 +108,21 @@ def test_the_hypermodel_builds_and_fits_tuners_model(arch: str) -> None:
     assert len(hyperband.history["loss"]) == 1  # Hyperband's own epochs win
 
 
+def test_a_schedule_spans_the_trials_planned_steps_on_the_kerastuner_side_too() -> None:
+    """tuner's train sizes a cosine schedule to epochs x batches; KerasTuner's fit must do the same,
+    or the rate reaches zero after the first step and KerasTuner's trials barely train."""
+    data = tiny_data()
+    hypermodel = TunerHyperModel(parse_space({**SPACE, "arch": "mlp", "lr_schedule": "cosine"}), data.input_shape,
+                                 data.n_classes)
+    hp = declared(hypermodel.space, arch="mlp")
+    model = hypermodel.build(hp)
+    hypermodel.fit(hp, model, data.x_train, data.y_train)
+    steps = 2 * int(np.ceil(len(data.x_train) / 16))  # the space's epochs x batches of 16
+    schedule = model.optimizer._learning_rate
+    assert schedule.decay_steps == steps
+    assert int(model.optimizer.iterations) == steps  # the rate reached zero at the last step, not the first
+
+
 def test_a_kerastuner_search_stops_on_the_clock_and_counts_only_completed_trials(tmp_path) -> None:
     data = tiny_data()
     space = parse_space({**SPACE, "arch": "mlp"})  # 2 epochs a trial

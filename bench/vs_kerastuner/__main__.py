@@ -6,8 +6,8 @@ A task is ``digits``/``fashion``/``cifar10`` (its ``<task>_cnn`` experiment) or 
 name. Overrides are tuner config overrides for every task (``search.space.epochs=5``) or, prefixed
 ``<task>:``, for one (``fashion:data.max_samples=10000``); they shape the data and the space both
 tools see. Prints, per tool: trials (complete/pruned) and epochs that completed within the
-budget, best validation accuracy, the test accuracy of its best model, and the seconds each took
-to first reach each other tool's final best. Needs ``pip install -e '.[bench]'`` (keras-tuner).
+budget, best validation accuracy (each trial scored by its best epoch, for both tools), the test
+accuracy of its best model, and the seconds each took to first reach each other tool's final best. Needs ``pip install -e '.[bench]'`` (keras-tuner).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def race(task: str, overrides: list[str], budget: float, tools: list[str], folde
     name = experiment(task)
     cfg = compose([f"+experiment={name}", f"name=vs_kt_{name}", f"experiments_dir={folder / 'experiments'}",
                    f"tracking.uri=sqlite:///{folder / 'mlflow.db'}", f"search.timeout={budget}",
-                   f"search.n_trials={TRIAL_LIMIT}", *overrides])
+                   f"search.n_trials={TRIAL_LIMIT}", "++search.space.restore_best=true", *overrides])
     space = parse_space(cfg.search.space)
     data = load_dataset(cfg.data, cfg.seed)
     activate(cfg.device)  # the same TensorFlow settings (op determinism, dtype policy) for every tool

@@ -1,9 +1,10 @@
 """Run one tool on one task within a wall-clock budget and collect its figures.
 
 Both tools see the same ``Dataset`` (tuner's ``load_dataset``, so identical train,
-validation and test arrays), the same space and the same models. Only trials that
-complete within the budget count: tuner's search (``search.timeout``) lets a trial that is
-running at the deadline finish, but that trial is left out; KerasTuner's is cut off.
+validation and test arrays), the same space and the same models, and both score a trial by
+its best epoch (KerasTuner's rule; tuner's ``restore_best``). Only trials that complete within
+the budget count: tuner's search (``search.timeout``) stops a trial running at the deadline
+after its epoch, KerasTuner's is cut off mid-epoch.
 
 Example::
 

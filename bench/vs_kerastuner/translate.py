@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Any, Mapping
 
 import tuner  # noqa: F401 - quiets TensorFlow before keras_tuner imports it
@@ -81,8 +82,14 @@ class TunerHyperModel(keras_tuner.HyperModel):
         compile_model(model, values)
         return model
 
-    def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
+    def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, x: Any, *args: Any, **kwargs: Any) -> Any:
+        """Fit as tuner's ``train`` does: a learning-rate schedule spans the trial's planned ``epochs``
+        (recompiled here, where the image count is known; ``build`` cannot know it)."""
+        from tuner.train import compile_model
+
         values = declare(hp, self.space)
-        kwargs.setdefault("epochs", int(values["epochs"]))
+        planned, batch_size = int(values["epochs"]), int(values["batch_size"])
+        compile_model(model, values, steps=planned * math.ceil(len(x) / batch_size))
+        kwargs.setdefault("epochs", planned)
         kwargs["verbose"] = 0
-        return model.fit(*args, batch_size=int(values["batch_size"]), **kwargs)
+        return model.fit(x, *args, batch_size=batch_size, **kwargs)
