@@ -126,3 +126,17 @@ def test_a_trial_running_at_the_deadline_stops_after_its_epoch_pruned(make_cfg):
     stopped = trials[0].user_attrs[DEADLINE_ATTR]
     assert 1 <= stopped < 500 and len(trials[0].intermediate_values) == stopped
     assert took < 60, f"500 epochs would take minutes; it stopped after {took:.0f} s"
+
+
+@pytest.mark.parametrize("experiment", ["digits_tutorial", "fashion_cnn"])
+def test_shipped_enqueued_trials_fit_their_space(make_cfg, experiment):
+    cfg = make_cfg(f"+experiment={experiment}", tiny=False)
+    assert len(cfg.search.enqueue) > 0
+    prepare(cfg)  # raises if an enqueued value left the space
+
+
+def test_an_enqueued_value_outside_the_space_is_refused_naming_it(make_cfg):
+    cfg = make_cfg("+experiment=fashion_cnn", "search.space.filters={type:categorical,choices:[24,32]}", tiny=False)
+    with pytest.raises(ConfigError, match=r"search.enqueue\[0\]: its parameter filters=16 is not among "
+                                          r"search.space.filters.choices \[24, 32\]"):
+        prepare(cfg)

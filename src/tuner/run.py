@@ -31,7 +31,7 @@ from tuner.coordinate import (SURPLUS_ATTR, agree_parent, close_parent, guard_sl
 from tuner.data import Dataset, check_source, load_dataset
 from tuner.errors import ConfigError, TrialFailed, TunerError
 from tuner.report import log_trial, summarize
-from tuner.space import Param, check_flip, parse_space
+from tuner.space import Param, check_flip, misfit_of, parse_space
 from tuner.study import best_completed, finished_count, join_study
 from tuner.track import Tracker
 from tuner.trial import sample, trial_seed
@@ -62,6 +62,11 @@ def prepare(cfg: DictConfig) -> tuple[dict[str, Param], Any, Any]:
     space = parse_space(cfg.search.space)
     check_source(cfg.data.name, cfg.data.source)
     check_flip(space, cfg.data.name, cfg.data.flip_keeps_label)
+    pinned = {name: p.value for name, p in space.items() if p.type == "fixed"}  # e.g. arch, for CNN-only entries
+    for i, params in enumerate(cfg.search.enqueue):
+        misfit = misfit_of({**pinned, **params}, space)
+        if misfit:
+            raise ConfigError(f"search.enqueue[{i}]: {misfit}; change the value, or widen the space")
     if cfg.search.warm_start:
         from tuner.warmstart import open_source
 

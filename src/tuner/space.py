@@ -272,3 +272,26 @@ def _order(params: list[Param]) -> dict[str, Param]:
         visit(p)
     return ordered
 
+
+def misfit_of(hp: Mapping[str, Any], space: Mapping[str, Param]) -> str:
+    """Why ``hp`` does not fit ``space`` (naming the parameter), or '' when it does."""
+    for name, value in hp.items():
+        p = space.get(name)
+        if p is None:
+            return f"its parameter {name}={value!r} is not in this search space"
+        if p.type == "fixed" or not p.active(hp):
+            continue
+        if p.type == "categorical":
+            if value not in p.choices:
+                return f"its parameter {name}={value!r} is not among search.space.{name}.choices {list(p.choices)}"
+        elif not _in_range(p, value):
+            return f"its parameter {name}={value!r} is outside search.space.{name} [{p.low}, {p.high}]"
+    return ""
+
+
+def _in_range(p: Param, value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not p.low <= value <= p.high:
+        return False
+    if p.step is None:
+        return p.type != "int" or float(value).is_integer()
+    return math.isclose((value - p.low) / p.step, round((value - p.low) / p.step), abs_tol=1e-9)

@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,7 +23,7 @@ import optuna
 from omegaconf import DictConfig, open_dict
 
 from tuner.errors import ConfigError
-from tuner.space import Param
+from tuner.space import Param, misfit_of
 from tuner.study import best_completed, open_study
 
 log = logging.getLogger(__name__)
@@ -58,34 +57,10 @@ def warm_trials(cfg: DictConfig, space: Mapping[str, Param]) -> list[dict[str, A
     picked: list[dict[str, Any]] = []
     for trial in best_completed(study)[: cfg.search.warm_start_top]:
         hp = trial.user_attrs.get("hparams", trial.params)
-        misfit = _misfit(hp, space)
+        misfit = misfit_of(hp, space)
         if misfit:
             log.warning("search.warm_start=%s: trial %d skipped, %s", cfg.search.warm_start, trial.number, misfit)
             continue
         picked.append({k: v for k, v in hp.items() if space[k].type != "fixed"})
     log.info("search.warm_start=%s: enqueuing %d of its best trials", cfg.search.warm_start, len(picked))
     return picked
-
-
-def _misfit(hp: Mapping[str, Any], space: Mapping[str, Param]) -> str:
-    """Why ``hp`` does not fit ``space`` (naming the parameter), or '' when it does."""
-    for name, value in hp.items():
-        p = space.get(name)
-        if p is None:
-            return f"its parameter {name}={value!r} is not in this search space"
-        if p.type == "fixed" or not p.active(hp):
-            continue
-        if p.type == "categorical":
-            if value not in p.choices:
-                return f"its parameter {name}={value!r} is not among search.space.{name}.choices {list(p.choices)}"
-        elif not _in_range(p, value):
-            return f"its parameter {name}={value!r} is outside search.space.{name} [{p.low}, {p.high}]"
-    return ""
-
-
-def _in_range(p: Param, value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not p.low <= value <= p.high:
-        return False
-    if p.step is None:
-        return p.type != "int" or float(value).is_integer()
-    return math.isclose((value - p.low) / p.step, round((value - p.low) / p.step), abs_tol=1e-9)
