@@ -28,7 +28,8 @@ PRUNERS = sorted(p.stem for p in (ROOT / "conf" / "pruner").glob("*.yaml"))
 
 def test_the_contract_samplers_and_pruners_exist():
     assert SAMPLERS == ["cmaes", "grid", "qmc", "random", "tpe"]
-    assert PRUNERS == ["hyperband", "median", "none", "percentile", "successive_halving"]
+    # the contract's five, and median_eager (fashion_cnn's: the median rule from the first finished trial)
+    assert PRUNERS == ["hyperband", "median", "median_eager", "none", "percentile", "successive_halving"]
 
 
 def test_grid_enumerates_categorical_and_stepped_entries():
