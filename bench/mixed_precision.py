@@ -28,7 +28,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tuner.data.idx import load_idx_folder  # noqa: E402
-from tuner.model import build_model, build_optimizer  # noqa: E402
+from tuner.model import build_model  # noqa: E402
+from tuner.train import compile_model  # noqa: E402
 
 HP = {"arch": "cnn", "width": 128, "depth": 3, "dropout": 0.3, "activation": "relu", "initializer": "he_normal",
       "optimizer": "adam", "learning_rate": 2e-3, "epochs": 3, "kernel_size": 3, "pooling": "max",
@@ -57,10 +58,7 @@ def run(policy: str, filters: int, batch_size: int, epochs: int, shift: float, x
     keras.utils.set_random_seed(0)
     hp = {**HP, "filters": filters, "batch_size": batch_size, "epochs": epochs, "augment_shift": shift}
     model = build_model(hp, x.shape[1:], 10)
-    steps = epochs * math.ceil(len(x) / batch_size)
-    rate = keras.optimizers.schedules.CosineDecay(hp["learning_rate"], decay_steps=steps)
-    model.compile(optimizer=build_optimizer("adam", rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    compile_model(model, hp, steps=epochs * math.ceil(len(x) / batch_size))  # tuner's optimizer, loss, schedule
     clock = EpochClock()
     model.fit(x, y, batch_size=batch_size, epochs=epochs, validation_data=(x_val, y_val), verbose=0,
               callbacks=[clock])

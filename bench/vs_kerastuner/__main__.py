@@ -7,7 +7,8 @@ name. Overrides are tuner config overrides for every task (``search.space.epochs
 ``<task>:``, for one (``fashion:data.max_samples=10000``); they shape the data and the space both
 tools see. Prints, per tool: trials (complete/pruned) and epochs that completed within the
 budget, best validation accuracy (each trial scored by its best epoch, for both tools), the test
-accuracy of its best model, and the seconds each took to first reach each other tool's final best. Needs ``pip install -e '.[bench]'`` (keras-tuner).
+accuracy of its best model, and the seconds each took to first reach each other tool's final best.
+Needs ``pip install -e '.[bench]'`` (keras-tuner).
 """
 
 from __future__ import annotations
