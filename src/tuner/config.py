@@ -82,6 +82,8 @@ class ExportConfig:
     register: bool = True     # a new version of the registered model tuner-<name> per export
     refit: bool = False       # retrain the best configuration on train + validation and submit that model
     refit_epochs: Optional[int] = None  # epochs of the refit; null = the best trial's own epochs
+    ensemble: int = 1         # average the predicted probabilities of the best k completed trials' models
+    tta: bool = False         # also average each model's prediction on the mirrored test images
 
 
 @dataclass
@@ -133,6 +135,11 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"search.warm_start_top={s.warm_start_top}: enqueue at least 1 trial, or search.warm_start=null")
     if cfg.export.refit_epochs is not None and cfg.export.refit_epochs < 1:
         raise ConfigError(f"export.refit_epochs={cfg.export.refit_epochs}: give at least 1, or null for the trial's own")
+    if cfg.export.ensemble < 1:
+        raise ConfigError(f"export.ensemble={cfg.export.ensemble}: give at least 1 (1 = the best trial's model alone)")
+    if cfg.export.tta and not cfg.data.flip_keeps_label:
+        raise ConfigError(f"export.tta=true mirrors the test images, but a mirrored image changes its label on task "
+                          f"{cfg.data.name} (data.flip_keeps_label=false); set export.tta=false")
     if s.n_workers > s.n_trials:
         raise ConfigError(f"search.n_workers={s.n_workers} is more than search.n_trials={s.n_trials}: "
                           f"some workers would have nothing to do; use at most {s.n_trials}")

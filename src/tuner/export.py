@@ -27,6 +27,7 @@ import tuner  # noqa: F401 - quiets TensorFlow before anything imports it
 from tuner.config import CONF_DIR, experiment_dir, objectives, validate
 from tuner.data import Dataset, load_dataset
 from tuner.errors import TunerError
+from tuner.refit import REFIT_ARTIFACT
 from tuner.report import log_study_plots
 from tuner.study import best_completed, open_study
 from tuner.track import Tracker
@@ -34,6 +35,7 @@ from tuner.track import Tracker
 log = logging.getLogger("tuner.export")
 PREDICT_BATCH = 1024
 INSIGHT_DIR = "best_model"
+ENSEMBLE_ARTIFACT = "ensemble_model"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Submission:
     model_version: int | None = None
     insight: tuple[str, ...] = ()
     refit_epochs: int | None = None  # set when the submitted model was refit on train + validation
+    trials: tuple[int, ...] = ()  # every trial whose model the submission averages (export.ensemble), best first
+    tta: bool = False  # the predictions averaged each test image with its mirror (export.tta)
 
 
 def registry_name(experiment: str) -> str:
@@ -54,7 +58,10 @@ def registry_name(experiment: str) -> str:
 
 def export(cfg: DictConfig) -> Submission:
     """Predict the test split with the best completed trial's model (or, with ``export.refit=true``, that
-    trial's configuration retrained on train + validation) and write the submission CSV."""
+    trial's configuration retrained on train + validation) and write the submission CSV.
+
+    ``export.ensemble=k`` averages the probabilities of the best k such models (logged on the parent run
+    as one Keras model, ``ensemble_model/``); ``export.tta=true`` averages in the mirrored test images."""
     validate(cfg)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(cfg, create=False)
@@ -65,25 +72,31 @@ def export(cfg: DictConfig) -> Submission:
     data = load_dataset(cfg.data, cfg.seed)
     parent = study.user_attrs.get("mlflow_parent_run_id")
     with tempfile.TemporaryDirectory(prefix="tuner-export-") as tmp:
-        refit_tags: dict[str, str] = {}
-        if cfg.export.refit:
-            from tuner.refit import REFIT_ARTIFACT, refit_best
-
-            trial = candidates[0]
-            model, refit_tags = refit_best(cfg, trial, data, tracker, parent, Path(tmp) / "refit")
-            model_run, model_artifact = parent, REFIT_ARTIFACT
+        members, refit_tags = _members(cfg, candidates, data, tracker, parent, Path(tmp))
+        trial = members[0][0]
+        trials = tuple(t.number for t, _ in members)
+        if len(members) == 1:
+            model = members[0][1]
+            model_run, model_artifact = ((parent, REFIT_ARTIFACT) if cfg.export.refit
+                                         else (trial.user_attrs.get("mlflow_run_id"), "model"))
         else:
-            trial, model = _loadable_best(cfg.name, candidates, tracker, Path(tmp))
-            model_run, model_artifact = trial.user_attrs.get("mlflow_run_id"), "model"
-        labels = np.argmax(model.predict(data.x_test, batch_size=PREDICT_BATCH, verbose=0), axis=1)
+            model = ensemble([m for _, m in members], trials)
+            model_run, model_artifact = parent, ENSEMBLE_ARTIFACT
+            if parent:
+                from tuner.train import save
+
+                tracker.log_file(parent, save(model, Path(tmp) / "ensemble"), ENSEMBLE_ARTIFACT)
+        labels = np.argmax(predict(model, data.x_test, cfg.export.tta), axis=1)
         path = Path(cfg.export.path) if cfg.export.path else experiment_dir(cfg) / "submission.csv"
         write_submission(path, data, labels)
         accuracy = float(np.mean(labels == data.y_test)) if data.y_test is not None else None
+        tags = {"tuner.submission_trial": str(trial.number), "tuner.submission_trials": ",".join(map(str, trials)),
+                "tuner.submission_tta": str(bool(cfg.export.tta)).lower(),
+                "tuner.submission_refit": str(bool(cfg.export.refit)).lower(), **refit_tags}
         version, insight = None, ()
         if parent:
             tracker.log_file(parent, path)
-            tracker.set_tags(parent, {"tuner.submission_trial": str(trial.number),
-                                      "tuner.submission_refit": str(bool(cfg.export.refit)).lower()})
+            tracker.set_tags(parent, tags)
             if accuracy is not None:
                 tracker.log_metrics(parent, {"test_accuracy": accuracy})
             if cfg.export.insight:
@@ -96,18 +109,77 @@ def export(cfg: DictConfig) -> Submission:
         if cfg.export.register and model_run:
             version = tracker.register_model(registry_name(cfg.name), model_run, model_artifact, {
                 "tuner.experiment": cfg.name, "tuner.trial": str(trial.number), "tuner.value": str(trial.values[0]),
-                "tuner.test_accuracy": str(accuracy), **refit_tags})
-            log.info("registered trial %d as %s version %d", trial.number, registry_name(cfg.name), version)
+                "tuner.test_accuracy": str(accuracy), **tags})
+            log.info("registered trial%s %s as %s version %d", "s" if len(trials) > 1 else "",
+                     ", ".join(map(str, trials)), registry_name(cfg.name), version)
     refit = int(refit_tags["tuner.refit_epochs"]) if refit_tags else None
-    return Submission(path, trial.number, len(labels), accuracy, version, insight, refit)
+    return Submission(path, trial.number, len(labels), accuracy, version, insight, refit, trials, bool(cfg.export.tta))
 
 
-def _loadable_best(name: str, candidates: list[optuna.trial.FrozenTrial], tracker: Tracker,
-                   tmp: Path) -> tuple[optuna.trial.FrozenTrial, Any]:
-    """The best completed trial whose saved model loads, and that model (next-best ones when it does not)."""
+def _members(cfg: DictConfig, candidates: list[optuna.trial.FrozenTrial], data: Dataset, tracker: Tracker,
+             parent: str | None, tmp: Path) -> tuple[list[tuple[optuna.trial.FrozenTrial, Any]], dict[str, str]]:
+    """The models to submit, best first: the best ``export.ensemble`` completed trials' saved models, or
+    their configurations refit on train + validation (``export.refit``), with the refit's tags."""
+    k = cfg.export.ensemble
+    if not cfg.export.refit:
+        members = _loadable_best(cfg.name, candidates, tracker, tmp, k)
+        if len(members) < k:
+            log.warning("export.ensemble=%d, but only %d completed trial%s with a loadable model: averaging those",
+                        k, len(members), "s" if len(members) > 1 else "")
+        return members, {}
+    from tuner.refit import refit_best
+
+    chosen = candidates[:k]
+    if len(chosen) < k:
+        log.warning("export.ensemble=%d, but the study has only %d completed trials: refitting those", k, len(chosen))
+    members, tags, seconds = [], {}, 0.0
+    for t in chosen:
+        artifact = REFIT_ARTIFACT if len(chosen) == 1 else f"{REFIT_ARTIFACT}/trial_{t.number}"
+        model, tags, took = refit_best(cfg, t, data, tracker, parent, tmp / f"refit_{t.number}", artifact)
+        members.append((t, model))
+        seconds += took
+    if parent:
+        tracker.log_metrics(parent, {"refit_seconds": seconds})
+    return members, {**tags, "tuner.refit_source_trial": ",".join(str(t.number) for t in chosen)}
+
+
+def ensemble(models: list[Any], trials: tuple[int, ...]) -> Any:
+    """One Keras model that averages ``models``' predicted probabilities; member ``i`` is named after
+    ``trials[i]`` (``trial_<n>``), so the saved model says which trials it holds.
+
+    Example::
+
+        model = ensemble([a, b], (3, 0))   # layers: input, trial_3, trial_0, average
+    """
     import keras
 
+    inputs = keras.Input(shape=models[0].input_shape[1:])
+    outputs = []
+    for model, number in zip(models, trials):
+        model.name = f"trial_{number}"
+        outputs.append(model(inputs))
+    return keras.Model(inputs, keras.layers.Average(name="average")(outputs), name="ensemble")
+
+
+def predict(model: Any, x: np.ndarray, tta: bool = False) -> np.ndarray:
+    """``model``'s class probabilities for ``x``; with ``tta``, the mean of those for ``x`` and for ``x``
+    mirrored left to right (images are height × width × channels)."""
+    probabilities = model.predict(x, batch_size=PREDICT_BATCH, verbose=0)
+    if tta:
+        probabilities = (probabilities + model.predict(x[:, :, ::-1], batch_size=PREDICT_BATCH, verbose=0)) / 2
+    return probabilities
+
+
+def _loadable_best(name: str, candidates: list[optuna.trial.FrozenTrial], tracker: Tracker, tmp: Path,
+                   k: int = 1) -> list[tuple[optuna.trial.FrozenTrial, Any]]:
+    """The best ``k`` completed trials whose saved models load, with those models (next-best ones standing in
+    for any that do not)."""
+    import keras
+
+    found: list[tuple[optuna.trial.FrozenTrial, Any]] = []
     for trial in candidates:
+        if len(found) == k:
+            break
         run_id = trial.user_attrs.get("mlflow_run_id")
         try:
             local = tracker.download(run_id, "model/model.keras", tmp / str(trial.number))
@@ -116,12 +188,14 @@ def _loadable_best(name: str, candidates: list[optuna.trial.FrozenTrial], tracke
             log.warning("trial %d: its model cannot be loaded (%s); trying the next-best trial",
                         trial.number, str(err).splitlines()[0])
             continue
-        if trial is not candidates[0]:
-            log.warning("exporting trial %d instead of the best trial %d, whose model could not be loaded",
-                        trial.number, candidates[0].number)
-        return trial, model
-    raise TunerError(f"none of the {len(candidates)} completed trials of '{name}' has a loadable model "
-                     "(tracking.log_models=false, or the artifacts under mlruns/ were removed)")
+        found.append((trial, model))
+    if not found:
+        raise TunerError(f"none of the {len(candidates)} completed trials of '{name}' has a loadable model "
+                         "(tracking.log_models=false, or the artifacts under mlruns/ were removed)")
+    if found[0][0] is not candidates[0]:
+        log.warning("exporting trial %d instead of the best trial %d, whose model could not be loaded",
+                    found[0][0].number, candidates[0].number)
+    return found
 
 
 def _log_insight(model: Any, data: Dataset, tracker: Tracker, parent: str, out: Path) -> tuple[str, ...]:
@@ -169,8 +243,11 @@ def main(cfg: DictConfig) -> None:
         log.error("%s", err)
         sys.exit(2)
     accuracy = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "unknown (no test labels)"
+    source = (f"trial {result.trial}" if len(result.trials) < 2
+              else f"an ensemble of trials {', '.join(map(str, result.trials))}")
     refit = f" refit on train + validation for {result.refit_epochs} epochs" if result.refit_epochs else ""
-    print(f"wrote {result.path} ({result.rows} rows) from trial {result.trial}{refit}; test accuracy {accuracy}")
+    tta = " with mirrored test images averaged in" if result.tta else ""
+    print(f"wrote {result.path} ({result.rows} rows) from {source}{refit}{tta}; test accuracy {accuracy}")
     if result.model_version is not None:
         print(f"registered as model '{registry_name(cfg.name)}' version {result.model_version}")
 

@@ -4,12 +4,14 @@ validation before export, so the submitted model has seen every labelled image.
 The refit uses the trial's hyperparameters and seed, for ``export.refit_epochs`` epochs (null:
 the trial's own ``epochs``); there is no validation split left, so early stopping is off and
 ``reduce_on_plateau`` watches the training loss. The model is logged on the study's parent run
-under ``refit_model/``, and tags say which model was submitted.
+under ``refit_model/`` (each member of an ``export.ensemble`` under ``refit_model/trial_<n>/``),
+with its final training loss and accuracy at step = the trial's number; export sets the tags that say
+which model was submitted.
 
 Example::
 
-    model, info = refit_best(cfg, study.best_trial, data, tracker, parent_id, Path("/tmp/refit"))
-    info["tuner.refit_epochs"]  # "20"
+    model, tags, seconds = refit_best(cfg, study.best_trial, data, tracker, parent_id, Path("/tmp/refit"))
+    tags["tuner.refit_epochs"]  # "20"
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ def refit_epochs(cfg: DictConfig, hp: dict[str, Any]) -> int:
 
 
 def refit_best(cfg: DictConfig, trial: optuna.trial.FrozenTrial, data: Dataset, tracker: Tracker,
-               parent: str | None, out: Path) -> tuple[Any, dict[str, str]]:
-    """Retrain ``trial``'s configuration on train + validation; log the model and the tags on ``parent``.
+               parent: str | None, out: Path, artifact: str = REFIT_ARTIFACT) -> tuple[Any, dict[str, str], float]:
+    """Retrain ``trial``'s configuration on train + validation and log the model on ``parent`` under
+    ``artifact``.
 
-    Returns the model and the tags that record it.
+    Returns the model, the tags that record it, and the seconds the refit took.
     """
     from tuner.device import activate
     from tuner.model import build_model, new_session
@@ -59,8 +62,7 @@ def refit_best(cfg: DictConfig, trial: optuna.trial.FrozenTrial, data: Dataset, 
     tags = {"tuner.submission_refit": "true", "tuner.refit_source_trial": str(trial.number),
             "tuner.refit_epochs": str(epochs), "tuner.refit_images": str(images), "tuner.refit_seed": str(seed)}
     if parent:
-        tracker.log_file(parent, save(model, out), REFIT_ARTIFACT)
-        tracker.set_tags(parent, tags)
-        tracker.log_metrics(parent, {"refit_seconds": result.seconds, "refit_final_loss": result.final("loss"),
-                                     "refit_final_accuracy": result.final("accuracy")})
-    return model, tags
+        tracker.log_file(parent, save(model, out), artifact)
+        tracker.log_metrics(parent, {"refit_final_loss": result.final("loss"),
+                                     "refit_final_accuracy": result.final("accuracy")}, step=trial.number)
+    return model, tags, result.seconds
