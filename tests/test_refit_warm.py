@@ -69,6 +69,73 @@ def test_refit_is_the_model_exported_and_recorded(make_cfg, tmp_path):
     assert version.run_id == parent["run_id"] and version.tags["tuner.submission_refit"] == "true"
 
 
+def parent_tags(cfg) -> tuple[str, dict[str, str]]:
+    df, _ = child_runs(cfg)
+    run_id = df[df["tags.mlflow.parentRunId"].isna()].iloc[0]["run_id"]
+    return run_id, mlflow.MlflowClient(cfg.tracking.uri).get_run(run_id).data.tags
+
+
+def submitted(sub) -> list[int]:
+    return [int(r["label"]) for r in csv.DictReader(open(sub.path))]
+
+
+def test_ensemble_with_tta_submits_the_mean_of_the_best_models_on_both_views(make_cfg, tmp_path):
+    # digits are not mirror-safe; the override stands for a task that is (fashion, cifar10)
+    cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=3", "data.flip_keeps_label=true",
+                   "export.ensemble=2", "export.tta=true", "export.insight=false")
+    run_study(cfg)
+    best = best_completed(open_study(cfg))[:2]
+    sub = export(cfg)
+    assert sub.trials == tuple(t.number for t in best) and sub.trial == best[0].number and sub.tta
+    client = mlflow.MlflowClient(cfg.tracking.uri)
+    data = load_dataset(cfg.data, cfg.seed)
+    x, mirrored = data.x_test, data.x_test[:, :, ::-1]
+    members = [keras.saving.load_model(client.download_artifacts(t.user_attrs["mlflow_run_id"], "model/model.keras",
+                                                                  str(tmp_path / str(t.number))), safe_mode=True)
+               for t in best]
+    mean = sum(m.predict(x, verbose=0) + m.predict(mirrored, verbose=0) for m in members) / 4
+    single = np.argmax(members[0].predict(x, verbose=0), axis=1)
+    assert submitted(sub) == list(np.argmax(mean, axis=1))
+    assert list(single) != submitted(sub)  # the average is not the best model's own answer
+    run_id, tags = parent_tags(cfg)
+    assert tags["tuner.submission_trials"] == ",".join(str(t.number) for t in best)
+    assert tags["tuner.submission_tta"] == "true" and tags["tuner.submission_refit"] == "false"
+    saved = keras.saving.load_model(client.download_artifacts(run_id, "ensemble_model/model.keras", str(tmp_path)),
+                                    safe_mode=True)
+    assert [layer.name for layer in saved.layers[1:]] == [f"trial_{t.number}" for t in best] + ["average"]
+    np.testing.assert_allclose(saved.predict(x, verbose=0),
+                               sum(m.predict(x, verbose=0) for m in members) / 2, atol=1e-6)
+    version = client.get_model_version("tuner-digits_mlp", str(sub.model_version))
+    assert version.run_id == run_id and version.tags["tuner.submission_trials"] == tags["tuner.submission_trials"]
+
+
+def test_an_ensemble_of_refits_retrains_each_member(make_cfg, tmp_path):
+    cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=3", "export.refit=true", "export.refit_epochs=1",
+                   "export.ensemble=2", "export.insight=false", "export.register=false")
+    run_study(cfg)
+    best = [t.number for t in best_completed(open_study(cfg))[:2]]
+    sub = export(cfg)
+    run_id, tags = parent_tags(cfg)
+    assert sub.trials == tuple(best) and sub.refit_epochs == 1
+    assert tags["tuner.refit_source_trial"] == tags["tuner.submission_trials"] == ",".join(map(str, best))
+    client = mlflow.MlflowClient(cfg.tracking.uri)
+    data = load_dataset(cfg.data, cfg.seed)
+    refits = [keras.saving.load_model(client.download_artifacts(run_id, f"refit_model/trial_{n}/model.keras",
+                                                                str(tmp_path / str(n))), safe_mode=True) for n in best]
+    mean = sum(m.predict(data.x_test, verbose=0) for m in refits) / 2
+    assert submitted(sub) == list(np.argmax(mean, axis=1))
+    steps = {m.step for m in client.get_metric_history(run_id, "refit_final_loss")}
+    assert steps == set(best) and "refit_seconds" in client.get_run(run_id).data.metrics
+
+
+def test_bad_ensemble_and_tta_settings_name_the_key(make_cfg):
+    with pytest.raises(ConfigError, match=r"export.ensemble=0: give at least 1"):
+        export(make_cfg("+experiment=digits_mlp", "export.ensemble=0"))
+    with pytest.raises(ConfigError, match=r"export.tta=true .* task digits \(data.flip_keeps_label=false\); "
+                                          r"set export.tta=false"):
+        export(make_cfg("+experiment=digits_mlp", "export.tta=true"))
+
+
 def waiting(study: optuna.Study) -> list[dict]:
     return [t.system_attrs["fixed_params"] for t in study.get_trials(states=(optuna.trial.TrialState.WAITING,))]
 
