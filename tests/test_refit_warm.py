@@ -202,6 +202,13 @@ def test_shipped_enqueued_trials_fit_their_space(make_cfg, experiment):
     prepare(cfg)  # raises if an enqueued value left the space
 
 
+def test_fashion_cnn_holds_its_pruner_off_for_exactly_its_enqueued_trials_and_averages_them(make_cfg):
+    cfg = make_cfg("+experiment=fashion_cnn", tiny=False)
+    enqueued = len(cfg.search.enqueue)
+    assert cfg.pruner.n_startup_trials == enqueued == cfg.export.ensemble
+    assert len({tuple(sorted(item.items())) for item in cfg.search.enqueue}) == enqueued  # all different
+
+
 def test_an_enqueued_value_outside_the_space_is_refused_naming_it(make_cfg):
     cfg = make_cfg("+experiment=fashion_cnn", "search.space.filters={type:categorical,choices:[24,32]}", tiny=False)
     with pytest.raises(ConfigError, match=r"search.enqueue\[0\]: its parameter filters=16 is not among "
