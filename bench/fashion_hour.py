@@ -7,8 +7,8 @@ submission against the official test labels, read straight from the IDX file (ou
 Extra arguments are passed to both ``python -m tuner`` and ``python -m tuner.export``.
 Prints the submission's test accuracy, after how many minutes (from the search's launch) the
 study's best validation accuracy passed each milestone, and the test accuracy of each completed
-trial's own model (the submission may average several: export.ensemble). Outputs stay in ``--workdir`` (default: a new temporary
-folder, printed): ``mlflow ui`` there shows every trial.
+trial's own model (the submission may average several: export.ensemble). Outputs stay in
+``--workdir`` (default: a new temporary folder, printed): ``mlflow ui`` there shows every trial.
 
 Goal (issue 6): at least 0.94 test accuracy after 60 minutes on a 2-core CPU.
 """

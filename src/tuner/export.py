@@ -27,7 +27,7 @@ import tuner  # noqa: F401 - quiets TensorFlow before anything imports it
 from tuner.config import CONF_DIR, experiment_dir, objectives, validate
 from tuner.data import Dataset, load_dataset
 from tuner.errors import TunerError
-from tuner.refit import REFIT_ARTIFACT
+from tuner.refit import REFIT_ARTIFACT, refit_epochs
 from tuner.report import log_study_plots
 from tuner.study import best_completed, open_study
 from tuner.track import Tracker
@@ -46,7 +46,7 @@ class Submission:
     test_accuracy: float | None
     model_version: int | None = None
     insight: tuple[str, ...] = ()
-    refit_epochs: int | None = None  # set when the submitted model was refit on train + validation
+    refit_epochs: int | None = None  # set when the submitted model (its best member) was refit on train + validation
     trials: tuple[int, ...] = ()  # every trial whose model the submission averages (export.ensemble), best first
     tta: bool = False  # the predictions averaged each test image with its mirror (export.tta)
 
@@ -112,7 +112,7 @@ def export(cfg: DictConfig) -> Submission:
                 "tuner.test_accuracy": str(accuracy), **tags})
             log.info("registered trial%s %s as %s version %d", "s" if len(trials) > 1 else "",
                      ", ".join(map(str, trials)), registry_name(cfg.name), version)
-    refit = int(refit_tags["tuner.refit_epochs"]) if refit_tags else None
+    refit = refit_epochs(cfg, trial.user_attrs["hparams"]) if refit_tags else None
     return Submission(path, trial.number, len(labels), accuracy, version, insight, refit, trials, bool(cfg.export.tta))
 
 
@@ -132,15 +132,18 @@ def _members(cfg: DictConfig, candidates: list[optuna.trial.FrozenTrial], data: 
     chosen = candidates[:k]
     if len(chosen) < k:
         log.warning("export.ensemble=%d, but the study has only %d completed trials: refitting those", k, len(chosen))
-    members, tags, seconds = [], {}, 0.0
+    members, tags, seconds = [], [], 0.0
     for t in chosen:
         artifact = REFIT_ARTIFACT if len(chosen) == 1 else f"{REFIT_ARTIFACT}/trial_{t.number}"
-        model, tags, took = refit_best(cfg, t, data, tracker, parent, tmp / f"refit_{t.number}", artifact)
+        model, member_tags, took = refit_best(cfg, t, data, tracker, parent, tmp / f"refit_{t.number}", artifact)
         members.append((t, model))
+        tags.append(member_tags)
         seconds += took
     if parent:
         tracker.log_metrics(parent, {"refit_seconds": seconds})
-    return members, {**tags, "tuner.refit_source_trial": ",".join(str(t.number) for t in chosen)}
+    # one value where the members agree (epochs, images), else theirs in member order (trial, seed)
+    return members, {k: tags[0][k] if len({d[k] for d in tags}) == 1 else ",".join(d[k] for d in tags)
+                     for k in tags[0]}
 
 
 def ensemble(models: list[Any], trials: tuple[int, ...]) -> Any:
