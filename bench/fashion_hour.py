@@ -3,6 +3,7 @@ submission against the official test labels, read straight from the IDX file (ou
 
     .venv/bin/python bench/fashion_hour.py                       # 60 minutes, as issue 6 asks
     .venv/bin/python bench/fashion_hour.py --minutes 3 data.max_samples=3000   # a smoke run
+    .venv/bin/python bench/fashion_hour.py --report --workdir DIR [overrides]   # re-read a finished run
 
 Extra arguments are passed to both ``python -m tuner`` and ``python -m tuner.export``.
 Prints the submission's test accuracy, after how many minutes (from the search's launch) the
@@ -68,28 +69,61 @@ def milestones(curve: list[tuple[float, float]], targets: tuple[float, ...] = MI
     return {t: next((s for s, v in ordered if v >= t), None) for t in targets}
 
 
-def best_models_on_test(cfg: DictConfig, launched: float, labels: np.ndarray) -> list[tuple[float, int, float, float]]:
-    """(minutes, trial, val, test accuracy) for every completed trial, in the order they completed."""
+def completed_models(cfg: DictConfig, launched: float | None, labels: np.ndarray
+                     ) -> list[tuple[float, int, float, np.ndarray, np.ndarray]]:
+    """(minutes, trial, val, test probabilities, test probabilities with the mirror averaged in) for every
+    completed trial's own model, in the order they completed. Minutes count from ``launched`` (default:
+    the first trial's start)."""
     import keras
     import optuna
 
     from tuner.data import load_dataset
+    from tuner.export import predict
     from tuner.study import open_study
     from tuner.track import Tracker
 
     study = open_study(cfg, create=False)
     done = sorted((t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))),
                   key=lambda t: t.datetime_complete)
+    if launched is None:
+        launched = min(t.datetime_start for t in study.trials).timestamp()
     data, tracker = load_dataset(cfg.data, cfg.seed), Tracker(cfg.tracking.uri, cfg.name)
+    if len(data.x_test) != len(labels):
+        raise ValueError(f"{len(data.x_test)} test images but {len(labels)} labels")
     rows = []
     with tempfile.TemporaryDirectory(prefix="fashion-hour-") as tmp:
         for t in done:
             path = tracker.download(t.user_attrs["mlflow_run_id"], "model/model.keras", Path(tmp) / str(t.number))
             model = keras.saving.load_model(path, safe_mode=True)
-            predicted = np.argmax(model.predict(data.x_test, batch_size=1024, verbose=0), axis=1)
             rows.append(((t.datetime_complete.timestamp() - launched) / 60, t.number, t.value,
-                         float(np.mean(predicted == labels))))
+                         predict(model, data.x_test), predict(model, data.x_test, tta=True)))
     return rows
+
+
+def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(np.argmax(probabilities, axis=1) == labels))
+
+
+def ensemble_curve(models: list[tuple[float, int, float, np.ndarray, np.ndarray]], labels: np.ndarray
+                   ) -> list[tuple[int, float, float]]:
+    """(k, test accuracy of the mean of the best k models by validation, the same with mirrored images
+    averaged in), k = 1 .. all: what ``export.ensemble=k`` with ``export.tta`` false / true submits."""
+    ranked = sorted(models, key=lambda m: -m[2])
+    return [(k, accuracy(sum(m[3] for m in ranked[:k]), labels), accuracy(sum(m[4] for m in ranked[:k]), labels))
+            for k in range(1, len(ranked) + 1)]
+
+
+def report(cfg: DictConfig, launched: float | None, labels: np.ndarray) -> None:
+    """Print the milestones, each completed trial's own test accuracy and the ensemble curve."""
+    models = completed_models(cfg, launched, labels)
+    for target, seconds in milestones([(m[0] * 60, m[2]) for m in models]).items():
+        print(f"best val_accuracy >= {target:.2f}: " + ("not reached" if seconds is None else f"after {seconds / 60:.1f} min"))
+    print("\neach completed trial's own model:\n  minutes  trial  val_acc  test_acc  with mirror")
+    for minutes, number, val, plain, both in models:
+        print(f"  {minutes:7.1f}  {number:5d}  {val:.4f}   {accuracy(plain, labels):.4f}    {accuracy(both, labels):.4f}")
+    print("\nthe best k by val_accuracy, averaged (export.ensemble=k):\n  k  test_acc  with mirror (export.tta)")
+    for k, plain, both in ensemble_curve(models, labels):
+        print(f"  {k}  {plain:.4f}    {both:.4f}")
 
 
 def main(argv: list[str]) -> int:
@@ -97,14 +131,24 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--minutes", type=float, default=60.0, help="search.timeout, in minutes")
     parser.add_argument("--workdir", type=Path, help="run here (default: a new temporary folder, kept)")
     parser.add_argument("--labels", type=Path, default=LABELS, help="the official t10k IDX label file")
+    parser.add_argument("--report", action="store_true",
+                        help="no search: print the report of the finished run in --workdir (give its overrides)")
     parser.add_argument("overrides", nargs="*", help="tuner overrides for the search and the export")
     args = parser.parse_args(argv)
+    common = [f"+experiment={EXPERIMENT}", *args.overrides]
+    labels = read_labels(args.labels)
+    if args.report:
+        if not args.workdir or not (args.workdir / "experiments" / EXPERIMENT).is_dir():
+            parser.error(f"--report needs the --workdir of a finished run (with experiments/{EXPERIMENT}/ in it)")
+        os.chdir(args.workdir)
+        from tuner.config import compose
+
+        report(compose(common), None, labels)
+        return 0
     if args.workdir and args.workdir.exists() and any(args.workdir.iterdir()):
         parser.error(f"--workdir {args.workdir} is not empty: the study there would resume; name a new folder")
-    labels = read_labels(args.labels)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fashion-hour-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    common = [f"+experiment={EXPERIMENT}", *args.overrides]
     search = [sys.executable, "-m", "tuner", *common, f"search.timeout={args.minutes * 60:g}",
               f"search.n_trials={TRIAL_LIMIT}"]
     print("$ python " + " ".join(search[1:]), f"  (in {workdir})", flush=True)
@@ -121,21 +165,14 @@ def main(argv: list[str]) -> int:
         print(f"export failed (exit {export.returncode}):\n{export.stderr[-2000:]}", file=sys.stderr)
         return 1
     exported = time.time() - exporting
-    accuracy = score(workdir / "experiments" / EXPERIMENT / "submission.csv", labels)
+    submitted = score(workdir / "experiments" / EXPERIMENT / "submission.csv", labels)
 
     os.chdir(workdir)  # MLflow's artifact paths are relative to the project the search ran in
     from tuner.config import compose
 
-    cfg = compose(common)
-    rows = best_models_on_test(cfg, launched, labels)
-    reached = milestones([(m * 60, v) for m, _, v, _ in rows])
-    print(f"\nsearch: {searched / 60:.1f} min; export: {exported / 60:.1f} min (a refit, where export.refit=true); "
-          f"submission scored against {args.labels}: test accuracy {accuracy:.4f}")
-    for target, seconds in reached.items():
-        print(f"best val_accuracy >= {target:.2f}: " + ("not reached" if seconds is None else f"after {seconds / 60:.1f} min"))
-    print("\neach completed trial's own model:\n  minutes  trial  val_acc  test_acc")
-    for minutes, number, val, test in rows:
-        print(f"  {minutes:7.1f}  {number:5d}  {val:.4f}   {test:.4f}")
+    print(f"\nsearch: {searched / 60:.1f} min; export: {exported / 60:.1f} min; "
+          f"submission scored against {args.labels}: test accuracy {submitted:.4f}")
+    report(compose(common), launched, labels)
     print(f"\noutputs in {workdir}")
     return 0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.fashion_hour import milestones, read_labels, score
+from bench.fashion_hour import ensemble_curve, milestones, read_labels, score
 
 
 def write_labels(path: Path, labels: list[int], magic: int = 0x801) -> Path:
@@ -60,3 +60,16 @@ def test_a_submission_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
 def test_milestones_are_the_first_times_the_best_passed_each_target() -> None:
     curve = [(600.0, 0.915), (60.0, 0.88), (1200.0, 0.931), (900.0, 0.925)]
     assert milestones(curve, (0.90, 0.92, 0.93, 0.94)) == {0.90: 600.0, 0.92: 900.0, 0.93: 1200.0, 0.94: None}
+
+
+def test_the_ensemble_curve_averages_the_best_k_by_validation_not_by_completion() -> None:
+    labels = np.array([0, 1])
+    a = np.array([[0.6, 0.4], [0.6, 0.4]])      # val 0.9: right on the first image only
+    a_mirror = np.array([[0.4, 0.6], [0.4, 0.6]])  # with its mirror averaged in: right on the second only
+    b = np.array([[0.45, 0.55], [0.1, 0.9]])    # val 0.8: right on the second only, sure of it
+    c = np.array([[0.0, 1.0], [1.0, 0.0]])      # val 0.7: wrong on both, sure of it
+    models = [(1.0, 2, 0.7, c, c), (2.0, 0, 0.9, a, a_mirror), (3.0, 1, 0.8, b, b)]  # in completion order
+    curve = ensemble_curve(models, labels)
+    assert [k for k, _, _ in curve] == [1, 2, 3]
+    assert [plain for _, plain, _ in curve] == [0.5, 1.0, 0.0]  # a; a+b right on both; c outvotes them
+    assert [mirror for _, _, mirror in curve][:2] == [0.5, 0.5]  # a's mirror flips its answer
