@@ -8,6 +8,7 @@ import sys
 import mlflow
 import optuna
 import pytest
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tuner.config import compose, objectives, validate
@@ -28,8 +29,21 @@ PRUNERS = sorted(p.stem for p in (ROOT / "conf" / "pruner").glob("*.yaml"))
 
 def test_the_contract_samplers_and_pruners_exist():
     assert SAMPLERS == ["cmaes", "grid", "qmc", "random", "tpe"]
-    # the contract's five, and median_eager (fashion_cnn's: the median rule from the first finished trial)
-    assert PRUNERS == ["hyperband", "median", "median_eager", "none", "percentile", "successive_halving"]
+    # the contract's five; median_eager (the median rule from the first finished trial) and median_warm
+    # (fashion_cnn's: once its 4 enqueued trials have finished)
+    assert PRUNERS == ["hyperband", "median", "median_eager", "median_warm", "none", "percentile",
+                       "successive_halving"]
+
+
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_builds_with_every_pruner(experiment):
+    # an experiment that set a pruner's keys at top level would break `pruner=none` or `pruner=hyperband`
+    for pruner in PRUNERS:
+        cfg = compose([f"+experiment={experiment}", f"pruner={pruner}"])
+        assert isinstance(instantiate(cfg.pruner), optuna.pruners.BasePruner), (experiment, pruner)
 
 
 def test_grid_enumerates_categorical_and_stepped_entries():
