@@ -78,7 +78,7 @@ def completed_models(cfg: DictConfig, launched: float | None, labels: np.ndarray
     import optuna
 
     from tuner.data import load_dataset
-    from tuner.export import predict
+    from tuner.export import mirror, predict
     from tuner.study import open_study
     from tuner.track import Tracker
 
@@ -95,12 +95,14 @@ def completed_models(cfg: DictConfig, launched: float | None, labels: np.ndarray
         for t in done:
             path = tracker.download(t.user_attrs["mlflow_run_id"], "model/model.keras", Path(tmp) / str(t.number))
             model = keras.saving.load_model(path, safe_mode=True)
+            plain = predict(model, data.x_test)
             rows.append(((t.datetime_complete.timestamp() - launched) / 60, t.number, t.value,
-                         predict(model, data.x_test), predict(model, data.x_test, tta=True)))
+                         plain, (plain + predict(model, mirror(data.x_test))) / 2))
     return rows
 
 
 def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """The share of rows whose most probable class is the label."""
     return float(np.mean(np.argmax(probabilities, axis=1) == labels))
 
 

@@ -93,18 +93,19 @@ def test_ensemble_with_tta_submits_the_mean_of_the_best_models_on_both_views(mak
     members = [keras.saving.load_model(client.download_artifacts(t.user_attrs["mlflow_run_id"], "model/model.keras",
                                                                   str(tmp_path / str(t.number))), safe_mode=True)
                for t in best]
-    mean = sum(m.predict(x, verbose=0) + m.predict(mirrored, verbose=0) for m in members) / 4
+    plain = sum(m.predict(x, verbose=0) for m in members) / 2
+    mean = (plain + sum(m.predict(mirrored, verbose=0) for m in members) / 2) / 2
     single = np.argmax(members[0].predict(x, verbose=0), axis=1)
     assert submitted(sub) == list(np.argmax(mean, axis=1))
     assert list(single) != submitted(sub)  # the average is not the best model's own answer
+    assert list(np.argmax(plain, axis=1)) != submitted(sub)  # nor the members' average without the mirror
     run_id, tags = parent_tags(cfg)
     assert tags["tuner.submission_trials"] == ",".join(str(t.number) for t in best)
     assert tags["tuner.submission_tta"] == "true" and tags["tuner.submission_refit"] == "false"
     saved = keras.saving.load_model(client.download_artifacts(run_id, "ensemble_model/model.keras", str(tmp_path)),
                                     safe_mode=True)
     assert [layer.name for layer in saved.layers[1:]] == [f"trial_{t.number}" for t in best] + ["average"]
-    np.testing.assert_allclose(saved.predict(x, verbose=0),
-                               sum(m.predict(x, verbose=0) for m in members) / 2, atol=1e-6)
+    np.testing.assert_allclose(saved.predict(x, verbose=0), plain, atol=1e-6)
     version = client.get_model_version("tuner-digits_mlp", str(sub.model_version))
     assert version.run_id == run_id and version.tags["tuner.submission_trials"] == tags["tuner.submission_trials"]
 

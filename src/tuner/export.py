@@ -27,7 +27,7 @@ import tuner  # noqa: F401 - quiets TensorFlow before anything imports it
 from tuner.config import CONF_DIR, experiment_dir, objectives, validate
 from tuner.data import Dataset, load_dataset
 from tuner.errors import TunerError
-from tuner.refit import REFIT_ARTIFACT, refit_epochs
+from tuner.refit import REFIT_ARTIFACT, refit_best, refit_epochs
 from tuner.report import log_study_plots
 from tuner.study import best_completed, open_study
 from tuner.track import Tracker
@@ -46,7 +46,7 @@ class Submission:
     test_accuracy: float | None
     model_version: int | None = None
     insight: tuple[str, ...] = ()
-    refit_epochs: int | None = None  # set when the submitted model (its best member) was refit on train + validation
+    refit_epochs: int | None = None  # set when the submitted model (its best member) was refit
     trials: tuple[int, ...] = ()  # every trial whose model the submission averages (export.ensemble), best first
     tta: bool = False  # the predictions averaged each test image with its mirror (export.tta)
 
@@ -127,8 +127,6 @@ def _members(cfg: DictConfig, candidates: list[optuna.trial.FrozenTrial], data: 
             log.warning("export.ensemble=%d, but only %d completed trial%s with a loadable model: averaging those",
                         k, len(members), "s" if len(members) > 1 else "")
         return members, {}
-    from tuner.refit import refit_best
-
     chosen = candidates[:k]
     if len(chosen) < k:
         log.warning("export.ensemble=%d, but the study has only %d completed trials: refitting those", k, len(chosen))
@@ -142,8 +140,8 @@ def _members(cfg: DictConfig, candidates: list[optuna.trial.FrozenTrial], data: 
     if parent:
         tracker.log_metrics(parent, {"refit_seconds": seconds})
     # one value where the members agree (epochs, images), else theirs in member order (trial, seed)
-    return members, {k: tags[0][k] if len({d[k] for d in tags}) == 1 else ",".join(d[k] for d in tags)
-                     for k in tags[0]}
+    return members, {key: tags[0][key] if len({d[key] for d in tags}) == 1 else ",".join(d[key] for d in tags)
+                     for key in tags[0]}
 
 
 def ensemble(models: list[Any], trials: tuple[int, ...]) -> Any:
@@ -169,8 +167,13 @@ def predict(model: Any, x: np.ndarray, tta: bool = False) -> np.ndarray:
     mirrored left to right (images are height × width × channels)."""
     probabilities = model.predict(x, batch_size=PREDICT_BATCH, verbose=0)
     if tta:
-        probabilities = (probabilities + model.predict(x[:, :, ::-1], batch_size=PREDICT_BATCH, verbose=0)) / 2
+        probabilities = (probabilities + model.predict(mirror(x), batch_size=PREDICT_BATCH, verbose=0)) / 2
     return probabilities
+
+
+def mirror(x: np.ndarray) -> np.ndarray:
+    """Images (N × height × width × channels) mirrored left to right."""
+    return x[:, :, ::-1]
 
 
 def _loadable_best(name: str, candidates: list[optuna.trial.FrozenTrial], tracker: Tracker, tmp: Path,
