@@ -8,7 +8,7 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from bench.vs_kerastuner.__main__ import report, task_overrides
+from bench.vs_kerastuner.__main__ import main, report, summary, task_overrides
 from bench.vs_kerastuner.race import Result, max_epochs
 from bench.vs_kerastuner.timed import Clock, run_until_deadline, timed
 from bench.vs_kerastuner.translate import TunerHyperModel, declare
@@ -167,3 +167,20 @@ def test_figures_per_tool() -> None:
     assert "kt-random reaches tuner's best val 0.9800: never" in text
     assert task_overrides(["digits", "fashion"], ["fashion:data.max_samples=10", "seed=1"]) == {
         "digits": ["seed=1"], "fashion": ["data.max_samples=10", "seed=1"]}
+
+
+def test_the_summary_over_seeds_averages_each_tool_and_counts_its_wins() -> None:
+    seed0 = [Result("tuner", 3, 1, 30, 0.90, 0.88, 180.0), Result("kt-random", 2, 0, 20, 0.92, 0.88, 180.0)]
+    seed1 = [Result("tuner", 3, 1, 30, 0.96, 0.91, 180.0), Result("kt-random", 2, 0, 20, 0.93, 0.90, 180.0)]
+    lines = summary([seed0, seed1]).splitlines()
+    assert lines[1].split() == ["tuner", "2", "0.9300", "0.8950", "1", "of", "2", "2", "of", "2"]
+    assert lines[2].split() == ["kt-random", "2", "0.9250", "0.8900", "1", "of", "2", "1", "of", "2"]
+    seed1[1].best_val = seed1[1].test_accuracy = None  # no trial completed on seed 1: no mean, no win there
+    assert summary([seed0, seed1]).splitlines()[2].split() == ["kt-random", "2", "-", "-", "1", "of", "2", "1", "of", "2"]
+
+
+@pytest.mark.parametrize("argv", [["--seeds", "0,x"], ["--seeds", "0,1", "fashion:seed=2"]])
+def test_bad_seeds_are_refused_before_anything_runs(argv, capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and "--seeds" in capsys.readouterr().err

@@ -90,11 +90,34 @@ def report(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def summary(runs: list[list[Result]]) -> str:
+    """Each tool's mean best val and test accuracy over ``runs`` (one list of results per seed), and on how
+    many seeds it had the best of each (a tie counts for every tool that shares it)."""
+    tools = [r.tool for r in runs[0]]
+    lines = [f"{'tool':<14}{'seeds':>6}{'mean val':>10}{'mean test':>10}{'best val on':>13}{'best test on':>14}"]
+    for i, tool in enumerate(tools):
+        vals = [run[i].best_val for run in runs]
+        tests = [run[i].test_accuracy for run in runs]
+        top_val = sum(run[i].best_val is not None and run[i].best_val >= max(r.best_val or 0.0 for r in run)
+                      for run in runs)
+        top_test = sum(run[i].test_accuracy is not None
+                       and run[i].test_accuracy >= max(r.test_accuracy or 0.0 for r in run) for run in runs)
+        lines.append(f"{tool:<14}{len(runs):>6}{_fmt(_mean(vals)):>10}{_fmt(_mean(tests)):>10}"
+                     f"{f'{top_val} of {len(runs)}':>13}{f'{top_test} of {len(runs)}':>14}")
+    return "\n".join(lines)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    """The mean, or None when any value is missing (a tool that completed no trial on some seed)."""
+    return None if not values or any(v is None for v in values) else sum(values) / len(values)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.vs_kerastuner", description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=3.0, help="wall-clock budget per tool per task")
     parser.add_argument("--tasks", default="digits,fashion", help="comma-separated tasks or experiment names")
     parser.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated, from: {', '.join(TOOLS)}")
+    parser.add_argument("--seeds", help="comma-separated seeds: one race per seed, then each tool's mean")
     parser.add_argument("--workdir", type=Path, help="keep studies, MLflow runs and KerasTuner folders here")
     parser.add_argument("overrides", nargs="*", help="tuner config overrides; '<task>:key=value' for one task")
     args = parser.parse_args(argv)
@@ -102,6 +125,12 @@ def main(argv: list[str]) -> int:
     unknown = sorted(set(tools) - set(TOOLS))
     if unknown or args.minutes <= 0:
         parser.error(f"--tools {unknown} unknown (choose from {', '.join(TOOLS)})" if unknown else "--minutes must be > 0")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [None]
+    except ValueError:
+        parser.error(f"--seeds {args.seeds!r}: give whole numbers separated by commas, e.g. --seeds 0,1,2")
+    if args.seeds and any(o.split(":", 1)[-1].startswith("seed=") for o in args.overrides):
+        parser.error("--seeds sets seed= for each race: drop the seed= override, or --seeds")
     if args.workdir and args.workdir.exists() and any(args.workdir.iterdir()):
         parser.error(f"--workdir {args.workdir} is not empty: a study there would resume; name a new folder")
     logging.basicConfig(level=logging.WARNING)
@@ -110,9 +139,18 @@ def main(argv: list[str]) -> int:
     folder = args.workdir or Path(tempfile.mkdtemp(prefix="vs-kerastuner-"))
     per_task = task_overrides(tasks, args.overrides)
     start = time.monotonic()
-    reports = [(task, report(race(task, per_task[task], args.minutes * 60, tools, folder))) for task in tasks]
-    for task, text in reports:
-        print(f"\n== {experiment(task)} ({args.minutes:g} min per tool)\n{text}")
+    runs: dict[str, list[list[Result]]] = {task: [] for task in tasks}
+    for seed in seeds:
+        for task in tasks:
+            extra, where = ([], folder) if seed is None else ([f"seed={seed}"], folder / f"seed{seed}")
+            runs[task].append(race(task, per_task[task] + extra, args.minutes * 60, tools, where))
+    for task in tasks:
+        for seed, results in zip(seeds, runs[task]):
+            label = "" if seed is None else f", seed {seed}"
+            print(f"\n== {experiment(task)} ({args.minutes:g} min per tool{label})\n{report(results)}")
+    if args.seeds:
+        for task in tasks:
+            print(f"\n== {experiment(task)}: over seeds {args.seeds}\n{summary(runs[task])}")
     print(f"\ntotal {time.monotonic() - start:.0f} s; outputs in {folder}")
     return 0
 
