@@ -176,11 +176,15 @@ def test_the_summary_over_seeds_averages_each_tool_and_counts_its_wins() -> None
     assert lines[1].split() == ["tuner", "2", "0.9300", "0.8950", "1", "of", "2", "2", "of", "2"]
     assert lines[2].split() == ["kt-random", "2", "0.9250", "0.8900", "1", "of", "2", "1", "of", "2"]
     seed1[1].best_val = seed1[1].test_accuracy = None  # no trial completed on seed 1: no mean, no win there
-    assert summary([seed0, seed1]).splitlines()[2].split() == ["kt-random", "2", "-", "-", "1", "of", "2", "1", "of", "2"]
+    assert summary([seed0, seed1]).splitlines()[2].split() == ["kt-random", "2", "-", "-",
+                                                               "1", "of", "2", "1", "of", "2"]
 
 
-@pytest.mark.parametrize("argv", [["--seeds", "0,x"], ["--seeds", "0,1", "fashion:seed=2"]])
-def test_bad_seeds_are_refused_before_anything_runs(argv, capsys) -> None:
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--seeds", "0,x"], "error: --seeds '0,x': give whole numbers separated by commas"),
+    (["--seeds", "0,1", "fashion:seed=2"], "error: --seeds sets seed= for each race: drop the seed= override"),
+])
+def test_bad_seeds_are_refused_before_anything_runs(argv, message, capsys) -> None:
     with pytest.raises(SystemExit) as stop:
         main(argv)
-    assert stop.value.code == 2 and "--seeds" in capsys.readouterr().err
+    assert stop.value.code == 2 and message in capsys.readouterr().err

@@ -96,20 +96,22 @@ def summary(runs: list[list[Result]]) -> str:
     tools = [r.tool for r in runs[0]]
     lines = [f"{'tool':<14}{'seeds':>6}{'mean val':>10}{'mean test':>10}{'best val on':>13}{'best test on':>14}"]
     for i, tool in enumerate(tools):
-        vals = [run[i].best_val for run in runs]
-        tests = [run[i].test_accuracy for run in runs]
-        top_val = sum(run[i].best_val is not None and run[i].best_val >= max(r.best_val or 0.0 for r in run)
-                      for run in runs)
-        top_test = sum(run[i].test_accuracy is not None
-                       and run[i].test_accuracy >= max(r.test_accuracy or 0.0 for r in run) for run in runs)
-        lines.append(f"{tool:<14}{len(runs):>6}{_fmt(_mean(vals)):>10}{_fmt(_mean(tests)):>10}"
-                     f"{f'{top_val} of {len(runs)}':>13}{f'{top_test} of {len(runs)}':>14}")
+        cells = [(_mean([getattr(run[i], key) for run in runs]), _led(runs, i, key), width)
+                 for key, width in (("best_val", 13), ("test_accuracy", 14))]
+        lines.append(f"{tool:<14}{len(runs):>6}" + "".join(f"{_fmt(mean):>10}" for mean, _, _ in cells)
+                     + "".join(f"{f'{led} of {len(runs)}':>{width}}" for _, led, width in cells))
     return "\n".join(lines)
 
 
 def _mean(values: list[float | None]) -> float | None:
     """The mean, or None when any value is missing (a tool that completed no trial on some seed)."""
     return None if not values or any(v is None for v in values) else sum(values) / len(values)
+
+
+def _led(runs: list[list[Result]], i: int, key: str) -> int:
+    """On how many runs tool ``i``'s ``key`` (``best_val``, ``test_accuracy``) was the highest, ties included."""
+    return sum(getattr(run[i], key) is not None and getattr(run[i], key) >= max(getattr(r, key) or 0.0 for r in run)
+               for run in runs)
 
 
 def main(argv: list[str]) -> int:
