@@ -90,3 +90,32 @@ def test_block_defaults_are_the_single_conv_flatten_design():
     explicit = {**CNN, "depth": 2, "block": "single", "filters_growth": 1, "head": "flatten"}
     assert build_model(explicit, (28, 28, 1), 10).count_params() == build_model({**CNN, "depth": 2}, (28, 28, 1),
                                                                                    10).count_params()
+
+
+def test_batch_norm_momentum_reaches_every_batch_norm_layer_and_defaults_to_keras():
+    hp = {**CNN, "depth": 2, "batch_norm": True, "block": "double"}
+    momenta = lambda model: [layer.momentum for layer in model.layers if layer.__class__.__name__ == "BatchNormalization"]  # noqa: E731
+    assert momenta(build_model({**hp, "batch_norm_momentum": 0.9}, (28, 28, 1), 10)) == [0.9] * 4
+    assert momenta(build_model(hp, (28, 28, 1), 10)) == [0.99] * 4
+
+
+def test_a_lower_batch_norm_momentum_gives_a_short_fit_statistics_that_match_its_data():
+    """After 20 steps, Keras' 0.99 has moved the moving mean only 1 - 0.99**20 = 18% of the way from 0 to the
+    data's mean, so the model predicts with the wrong statistics; 0.9 has moved it 88%."""
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(128, 256, (640, 8, 8, 1)).astype("float32")  # bright pixels: conv means far from 0
+    y = rng.integers(0, 10, 640)
+    gaps = {}
+    for momentum in (0.99, 0.9):
+        keras.utils.set_random_seed(0)
+        model = build_model({**CNN, "batch_norm": True, "batch_norm_momentum": momentum}, (8, 8, 1), 10)
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)  # 20 steps at learning rate 0.01
+        conv, norm = model.layers[2], model.layers[3]
+        assert [conv.__class__.__name__, norm.__class__.__name__] == ["Conv2D", "BatchNormalization"]
+        features = keras.Model(model.inputs, conv.output).predict(x, verbose=0)
+        true_mean = features.mean(axis=(0, 1, 2))
+        gaps[momentum] = float(np.abs(np.asarray(norm.moving_mean) - true_mean).mean() / np.abs(true_mean).mean())
+    assert gaps[0.9] < 0.3 < 0.6 < gaps[0.99], gaps

@@ -85,6 +85,7 @@ def test_plain_value_on_the_command_line_pins_a_parameter():
         ({"head": "avg"}, "unknown value 'avg' at search.space.head; choose one of: flatten, gap"),
         ({"filters_growth": 3}, "unknown value 3 at search.space.filters_growth; choose one of: 1, 2"),
         ({"jit_compile": "yes"}, "unknown value 'yes' at search.space.jit_compile; choose one of: False, True"),
+        ({"batch_norm_momentum": 1.0}, "search.space.batch_norm_momentum=1.0 is out of range [0.0, 0.999]"),
     ],
 )
 def test_bad_space_is_rejected_naming_the_key(change, message):

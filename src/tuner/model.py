@@ -67,7 +67,7 @@ def _conv_blocks(x: Any, hp: Mapping[str, Any]) -> Any:
                 kernel_initializer=initializer(hp["initializer"]), use_bias=not hp["batch_norm"],
             )(x)
             if hp["batch_norm"]:
-                x = layers.BatchNormalization()(x)
+                x = layers.BatchNormalization(momentum=value(hp, "batch_norm_momentum"))(x)
             x = layers.Activation(hp["activation"])(x)
         if not last or value(hp, "pool_last"):
             x = pool(pool_size=2)(x)

@@ -62,6 +62,10 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {
     "pooling": Hyperparameter(str, ("max", "avg"), cnn_only=True),
     "padding": Hyperparameter(str, ("same", "valid"), cnn_only=True),
     "batch_norm": Hyperparameter(bool, (False, True), cnn_only=True),
+    # optional: the weight of the old value in batch norm's moving mean and variance, the statistics a
+    # model predicts with (Keras' default 0.99 averages over about the last 100 batches, so a trial of a few
+    # hundred steps is validated with statistics still near their initial 0 and 1)
+    "batch_norm_momentum": Hyperparameter(float, low=0.0, high=0.999, cnn_only=True, default=0.99),
     # optional: the last conv block's kernel (default: kernel_size) and whether it pools
     "kernel_size_last": Hyperparameter(int, low=1, cnn_only=True),
     "pool_last": Hyperparameter(bool, (False, True), cnn_only=True, default=True),
