@@ -11,10 +11,11 @@ handed to Keras with the tf.data pipeline, `batch` batch sizes 64/128/256, `jit`
 XLA); the others keep determinism on, as a study does. CPU-seconds (all threads) are printed
 beside wall seconds: they suffer less when other processes share the machine.
 
-    .venv/bin/python bench/train_speed.py epochs <n> [--hp key=value ...]
+    .venv/bin/python bench/train_speed.py epochs <n> [--hp key=value ...] [--set override ...]
 
 fits the same CNN for `n` full epochs on the whole training split (54,000 images) and prints
-seconds per epoch and validation accuracy after each.
+seconds per epoch and validation accuracy after each. `--set` passes a config override such as
+`data.max_samples=10000` or `seed=2` (the split) to the fashion_cnn experiment the data comes from.
 """
 
 from __future__ import annotations
@@ -36,17 +37,19 @@ HP = {"arch": "cnn", "width": 128, "depth": 3, "dropout": 0.3, "activation": "re
       "head": "gap", "augment_shift": 0.05, "lr_schedule": "cosine"}
 
 
-def parse(args: list[str]) -> tuple[list[str], dict]:
-    hp, rest = dict(HP), []
+def parse(args: list[str]) -> tuple[list[str], dict, list[str]]:
+    hp, rest, overrides = dict(HP), [], []
     while args:
         arg = args.pop(0)
-        if arg == "--hp":
+        if arg == "--set":
+            overrides.append(args.pop(0))
+        elif arg == "--hp":
             key, raw = args.pop(0).split("=", 1)
             hp[key] = type(HP[key])(raw) if key in HP and not isinstance(HP[key], bool) else raw == "true" \
                 if raw in ("true", "false") else float(raw) if "." in raw else raw
         else:
             rest.append(arg)
-    return rest, hp
+    return rest, hp, overrides
 
 
 class EpochTimer:
@@ -86,9 +89,9 @@ def throughput(data, hp: dict, batches: int, path: str, jit: bool, batch_size: i
 
 
 def main(argv: list[str]) -> None:
-    rest, hp = parse(list(argv))
+    rest, hp, overrides = parse(list(argv))
     jit_only = len(rest) > 1 and rest[1] == "jit"  # Keras never XLA-compiles under op determinism: turn it off
-    cfg = compose(["+experiment=fashion_cnn"] + (["device.deterministic=false"] if jit_only else []))
+    cfg = compose(["+experiment=fashion_cnn"] + (["device.deterministic=false"] if jit_only else []) + overrides)
     activate(cfg.device)
     data = load_dataset(cfg.data, cfg.seed)
     print(f"model: {hp}")
