@@ -93,9 +93,11 @@ def test_block_defaults_are_the_single_conv_flatten_design():
 
 
 def test_batch_norm_momentum_reaches_every_batch_norm_layer_and_defaults_to_keras():
+    import keras
+
     hp = {**CNN, "depth": 2, "batch_norm": True, "block": "double"}
 
-    def momenta(model):
+    def momenta(model: keras.Model) -> list[float]:
         return [layer.momentum for layer in model.layers if layer.__class__.__name__ == "BatchNormalization"]
 
     assert momenta(build_model({**hp, "batch_norm_momentum": 0.9}, (28, 28, 1), 10)) == [0.9] * 4
