@@ -1,6 +1,8 @@
 """Trial throughput with ``search.n_workers=2`` versus 1, for a tiny and a mid-size model.
 
-    .venv/bin/python bench/parallel.py [n_trials_tiny] [n_trials_mid]
+    .venv/bin/python bench/parallel.py [n_trials_tiny] [n_trials_mid] [n_trials_fashion]
+
+A count of 0 skips that model.
 
 Each setting runs a fresh study in its own folder; every trial trains the same model. Printed per setting: the wall time of
 ``run_study`` (for 2 workers this includes starting two Python processes that import
@@ -29,13 +31,22 @@ MODELS = {
     "mid (CNN 32 filters 3x3 + 64 units, 3 epochs, 5,000 images)": [
         "+experiment=digits_cnn", "search.space.epochs=3", "search.space.width=64", "search.space.filters=32",
         "search.space.kernel_size=3", "search.space.pooling=max", *PINNED],
+    # one of the Fashion race's trial shapes (bench/vs_kerastuner: 8,500 training images)
+    "fashion (3 double-conv BN blocks of 32, gap head, batch 128, 2 epochs, 8,500 images)": [
+        "+experiment=fashion_cnn", "search.enqueue=[]", "data.max_samples=10000", "data.val_fraction=0.15",
+        "search.space.epochs=2", "search.space.depth=3", "search.space.filters=32", "search.space.head=gap",
+        "search.space.width=96", "search.space.dropout=0.2", "search.space.optimizer=adam",
+        "search.space.learning_rate=0.002", "search.space.lr_schedule=cosine", "search.space.batch_size=128",
+        "search.space.augment_shift=0.05", "search.space.augment_flip=false"],
 }
 
 
-def main(n_tiny: int, n_mid: int) -> None:
+def main(n_tiny: int, n_mid: int, n_fashion: int) -> None:
     cpus = len(os.sched_getaffinity(0))
     print(f"{cpus} CPU cores")
-    for (label, overrides), n in zip(MODELS.items(), (n_tiny, n_mid)):
+    for (label, overrides), n in zip(MODELS.items(), (n_tiny, n_mid, n_fashion)):
+        if n == 0:
+            continue
         spans = {}
         for workers in (1, 2):
             with tempfile.TemporaryDirectory(prefix="tuner-parallel-") as tmp:
@@ -54,4 +65,4 @@ def main(n_tiny: int, n_mid: int) -> None:
 
 if __name__ == "__main__":
     args = [int(a) for a in sys.argv[1:]]
-    main(*(args + [20, 6][len(args):]))
+    main(*(args + [20, 6, 4][len(args):]))
