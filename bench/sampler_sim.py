@@ -27,6 +27,7 @@ The space is ``fashion_cnn``'s with the race's 6-epoch trials (``--experiment``,
 from __future__ import annotations
 
 import argparse
+import functools
 import glob
 import json
 import math
@@ -56,8 +57,10 @@ def features(hp: Mapping[str, Any], space: Mapping[str, Param]) -> list[float]:
     for name, p in space.items():
         if p.type == "categorical":
             row.extend(float(hp.get(name) == c) for c in p.choices)
+        elif p.type in ("int", "float") and name not in hp:  # inactive under a `when` condition
+            row.append(0.0)
         elif p.type in ("int", "float"):
-            low, high, x = float(p.low), float(p.high), float(hp.get(name, p.low))
+            low, high, x = float(p.low), float(p.high), float(hp[name])
             if p.log:
                 low, high, x = math.log(low), math.log(high), math.log(x)
             row.append((x - low) / (high - low) if high > low else 0.0)
@@ -117,14 +120,19 @@ def surrogate(x: np.ndarray, y: np.ndarray) -> Any:
     return model.fit(x, y)
 
 
+@functools.cache
+def sampler_config(spec: str) -> dict[str, Any]:
+    """The ``conf/sampler`` config that ``spec`` names, with its ``key=value`` overrides, composed once."""
+    name, _, args = spec.partition(":")
+    cfg = compose([f"sampler={name}", *(f"sampler.{a}" for a in args.split(",") if a)])
+    return OmegaConf.to_container(cfg.sampler, resolve=True)
+
+
 def make_sampler(spec: str, seed: int) -> optuna.samplers.BaseSampler:
-    """``random``, or a ``conf/sampler`` config with ``key=value`` overrides after a colon."""
+    """``random``, or a ``conf/sampler`` config with ``key=value`` overrides after a colon, seeded ``seed``."""
     if spec == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    name, _, args = spec.partition(":")
-    overrides = [f"sampler.{a}" for a in args.split(",") if a]
-    cfg = compose([f"sampler={name}", f"seed={seed}", *overrides])
-    return instantiate(OmegaConf.to_container(cfg.sampler, resolve=True))
+    return instantiate({**sampler_config(spec), "seed": seed})
 
 
 def search(spec: str, seed: int, n_trials: int, space: Mapping[str, Param], model: Any,
