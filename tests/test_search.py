@@ -28,7 +28,7 @@ PRUNERS = sorted(p.stem for p in (ROOT / "conf" / "pruner").glob("*.yaml"))
 
 
 def test_the_contract_samplers_and_pruners_exist():
-    assert SAMPLERS == ["cmaes", "grid", "qmc", "random", "tpe"]
+    assert SAMPLERS == ["cmaes", "grid", "qmc", "random", "tpe", "tpe_cost"]  # tpe_cost: EI per predicted second
     # the contract's five; median_eager (the median rule from the first finished trial) and median_warm
     # (fashion_cnn's: once its 4 enqueued trials have finished)
     assert PRUNERS == ["hyperband", "median", "median_eager", "median_warm", "none", "percentile",

@@ -16,7 +16,9 @@ import importlib
 import math
 from typing import Any, Mapping
 
+import numpy as np
 import optuna
+from optuna.trial import TrialState
 
 from tuner.errors import ConfigError
 from tuner.space import Param
@@ -73,3 +75,114 @@ def cmaes(**kwargs: Any) -> optuna.samplers.CmaEsSampler:
     """Optuna's ``CmaEsSampler``; categorical entries fall back to its independent (random) sampler."""
     require("cmaes", "sampler=cmaes")
     return optuna.samplers.CmaEsSampler(**kwargs)
+
+
+class CostAwareTPESampler(optuna.samplers.TPESampler):
+    """TPE that weighs each candidate's expected improvement against its predicted cost.
+
+    Plain TPE picks, among ``n_ei_candidates`` drawn from the good trials' density l(x), the one
+    with the largest expected improvement, EI(x) ∝ 1 / (γ + (1 - γ) g(x) / l(x)) (Bergstra et al.
+    2011, §4.1). This sampler picks the largest EI(x) / c(x) ** α instead: expected improvement
+    per second (Snoek, Larochelle & Adams 2012, "Practical Bayesian Optimization of Machine
+    Learning Algorithms", §3.2) when ``cost_exponent`` α is 1, plain TPE when it is 0.
+
+    c(x) is predicted by a ridge regression of log seconds per reported step (epoch) on the
+    finished trials' parameters (ranges scaled to [0, 1], log ranges in log; choices one-hot),
+    times the candidate's ``steps_param`` (e.g. ``epochs``) when that is searched. A trial's
+    seconds are its ``seconds`` user attribute (what tuner records) or else its start-to-complete
+    time; its steps are its reported intermediate values (at least one).
+
+    With ``budget`` (seconds, e.g. the search's timeout), α cools from ``cost_exponent`` to 0 as
+    the finished trials' summed seconds approach the budget (Lee et al. 2020, "Cost-aware
+    Bayesian Optimization", CArBO's cost cooling): cheap trials first, then pure EI.
+    """
+
+    def __init__(self, *args: Any, cost_exponent: float = 1.0, budget: float | None = None,
+                 steps_param: str | None = "epochs", ridge: float = 1.0, **kwargs: Any) -> None:
+        if cost_exponent < 0:
+            raise ConfigError(f"sampler.cost_exponent={cost_exponent}: give 0 (plain TPE) or more (1: EI per second)")
+        if budget is not None and budget <= 0:
+            raise ConfigError(f"sampler.budget={budget}: give a positive number of seconds, or null for no cooling")
+        super().__init__(*args, **kwargs)
+        self._cost_exponent = float(cost_exponent)
+        self._budget = None if budget is None else float(budget)
+        self._steps_param = steps_param
+        self._ridge = float(ridge)
+        self._cost_model: tuple[dict[str, optuna.distributions.BaseDistribution], np.ndarray] | None = None
+        self._alpha = 0.0
+        self._n_finished = 0
+
+    def _sample(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                search_space: dict[str, optuna.distributions.BaseDistribution]) -> dict[str, Any]:
+        finished = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED), use_cache=True)
+        costed = [(t, seconds) for t in finished if (seconds := trial_seconds(t)) is not None]
+        spent = sum(seconds for _, seconds in costed)
+        self._alpha = self._cost_exponent
+        if self._budget is not None:
+            self._alpha *= max(0.0, 1.0 - spent / self._budget)
+        self._cost_model = None
+        if self._alpha > 0:
+            self._cost_model = fit_cost(costed, search_space, self._ridge)
+        self._n_finished = len(finished)
+        return super()._sample(study, trial, search_space)
+
+    def _compute_acquisition_func(self, samples: dict[str, np.ndarray], mpe_below: Any, mpe_above: Any) -> np.ndarray:
+        log_ratio = super()._compute_acquisition_func(samples, mpe_below, mpe_above)  # log l(x) - log g(x)
+        if self._cost_model is None:
+            return log_ratio
+        n = max(self._n_finished, 1)
+        gamma = min(max(self._gamma(n) / n, 1e-6), 1 - 1e-6)
+        log_ei = -np.logaddexp(math.log(gamma), math.log(1 - gamma) - log_ratio)
+        space, weights = self._cost_model
+        log_cost = encode(samples, space) @ weights
+        if self._steps_param in samples and self._steps_param in space:
+            log_cost = log_cost + np.log(np.maximum(external(samples, space, self._steps_param), 1.0))
+        return log_ei - self._alpha * log_cost
+
+
+def trial_seconds(t: optuna.trial.FrozenTrial) -> float | None:
+    """A finished trial's seconds: its ``seconds`` user attribute, or else its start-to-complete time."""
+    seconds = t.user_attrs.get("seconds")
+    if seconds is None and t.datetime_start is not None and t.datetime_complete is not None:
+        seconds = (t.datetime_complete - t.datetime_start).total_seconds()
+    return None if seconds is None or seconds <= 0 else float(seconds)
+
+
+def encode(internal: Mapping[str, np.ndarray], space: Mapping[str, optuna.distributions.BaseDistribution]) -> np.ndarray:
+    """Rows of features from parameters in Optuna's internal form: ranges in [0, 1], choices one-hot, then 1."""
+    columns: list[np.ndarray] = []
+    for name, dist in space.items():
+        x = np.asarray(internal[name], dtype=float)
+        if isinstance(dist, optuna.distributions.CategoricalDistribution):
+            columns.extend((x == i).astype(float) for i in range(len(dist.choices)))
+            continue
+        low, high = float(dist.low), float(dist.high)
+        if dist.log:
+            x, low, high = np.log(x), math.log(low), math.log(high)
+        columns.append((x - low) / (high - low) if high > low else np.zeros_like(x))
+    columns.append(np.ones(len(next(iter(internal.values()))) if internal else 1))
+    return np.stack(columns, axis=1)
+
+
+def external(internal: Mapping[str, np.ndarray], space: Mapping[str, optuna.distributions.BaseDistribution],
+             name: str) -> np.ndarray:
+    """One parameter's values in their external form, as floats (e.g. a searched ``epochs``)."""
+    dist = space[name]
+    return np.array([float(dist.to_external_repr(v)) for v in np.asarray(internal[name])])
+
+
+def fit_cost(costed: list[tuple[optuna.trial.FrozenTrial, float]],
+             space: Mapping[str, optuna.distributions.BaseDistribution], ridge: float
+             ) -> tuple[dict[str, optuna.distributions.BaseDistribution], np.ndarray] | None:
+    """Ridge weights of log seconds per step on the parameters of ``space``; None with under two costed trials."""
+    space = {n: d for n, d in space.items() if not d.single()}
+    rows = [(t, s) for t, s in costed if space.keys() <= t.params.keys()]
+    if len(rows) < 2 or not space:
+        return None
+    internal = {n: np.array([d.to_internal_repr(t.params[n]) for t, _ in rows]) for n, d in space.items()}
+    x = encode(internal, space)
+    y = np.log([s / max(len(t.intermediate_values), 1) for t, s in rows])
+    penalty = ridge * np.eye(x.shape[1])
+    penalty[-1, -1] = 0.0  # the intercept is not shrunk
+    weights = np.linalg.solve(x.T @ x + penalty, x.T @ y)
+    return space, weights
