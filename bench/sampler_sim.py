@@ -95,27 +95,35 @@ def costs(workdirs: Sequence[str], space: Mapping[str, Param]) -> list[tuple[dic
     return found
 
 
-def trials_of(workdirs: Sequence[str], space: Mapping[str, Param],
-              epochs: int | None) -> list[tuple[str, dict, float | None, float | None]]:
-    """(tool, hyperparameters, score, tuner's seconds per epoch) of the trials under ``workdirs``: full-length
-    scored ones with ``epochs``; with None, tuner's completed and pruned ones (score None when pruned)."""
+def tuner_trials(workdirs: Sequence[str], states: tuple[optuna.trial.TrialState, ...]) -> list[optuna.trial.FrozenTrial]:
+    """The trials in ``states`` of every tuner study (``study.journal``) under ``workdirs``."""
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-    found: list[tuple[str, dict, float | None, float | None]] = []
-    states = (optuna.trial.TrialState.COMPLETE,) if epochs else (optuna.trial.TrialState.COMPLETE,
-                                                                  optuna.trial.TrialState.PRUNED)
-    searched = [name for name, p in space.items() if p.type != "fixed"]
+    trials: list[optuna.trial.FrozenTrial] = []
     for workdir in workdirs:
         for journal in glob.glob(f"{workdir}/**/study.journal", recursive=True):
             storage = JournalStorage(JournalFileBackend(journal))
             for summary in optuna.get_all_study_summaries(storage):
                 study = optuna.load_study(study_name=summary.study_name, storage=storage)
-                for t in study.get_trials(deepcopy=False, states=states):
-                    ran, seconds = t.user_attrs.get("epochs_run"), t.user_attrs.get("seconds")
-                    if all(name in t.params for name in searched):
-                        found.append(("tuner", dict(t.params), None if t.value is None else float(t.value),
-                                      seconds / ran if ran and seconds else None))
-        if epochs is None:
+                trials.extend(study.get_trials(deepcopy=False, states=states))
+    return trials
+
+
+def trials_of(workdirs: Sequence[str], space: Mapping[str, Param],
+              epochs: int | None) -> list[tuple[str, dict, float | None, float | None]]:
+    """(tool, hyperparameters, score, tuner's seconds per epoch) of the trials under ``workdirs``: full-length
+    scored ones with ``epochs``; with None, tuner's completed and pruned ones (score None when pruned)."""
+    found: list[tuple[str, dict, float | None, float | None]] = []
+    states = (optuna.trial.TrialState.COMPLETE,) if epochs else (optuna.trial.TrialState.COMPLETE,
+                                                                  optuna.trial.TrialState.PRUNED)
+    searched = [name for name, p in space.items() if p.type != "fixed"]
+    for workdir in workdirs:  # one workdir's trials together, in the order the surrogates were fitted on
+        for t in tuner_trials([workdir], states):
+            ran, seconds = t.user_attrs.get("epochs_run"), t.user_attrs.get("seconds")
+            if all(name in t.params for name in searched):
+                found.append(("tuner", dict(t.params), None if t.value is None else float(t.value),
+                              seconds / ran if ran and seconds else None))
+        if epochs is None:  # timing only: KerasTuner's trials carry no seconds
             continue
         for path in glob.glob(f"{workdir}/**/kerastuner/**/trial.json", recursive=True):
             record = json.loads(Path(path).read_text())
@@ -178,17 +186,9 @@ def make_pruner(spec: str) -> optuna.pruners.BasePruner:
 def curves(workdirs: Sequence[str], epochs: int) -> tuple[np.ndarray, np.ndarray]:
     """How far each epoch's validation score lies below the trial's final score in tuner's completed
     full-length trials under ``workdirs``: the mean and sd per epoch (what a pruner sees early)."""
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-    gaps = []
-    for workdir in workdirs:
-        for journal in glob.glob(f"{workdir}/**/study.journal", recursive=True):
-            storage = JournalStorage(JournalFileBackend(journal))
-            for summary in optuna.get_all_study_summaries(storage):
-                study = optuna.load_study(study_name=summary.study_name, storage=storage)
-                for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-                    if sorted(t.intermediate_values) == list(range(epochs)):
-                        gaps.append([t.value - t.intermediate_values[e] for e in range(epochs)])
+    gaps = [[t.value - t.intermediate_values[e] for e in range(epochs)]
+            for t in tuner_trials(workdirs, (optuna.trial.TrialState.COMPLETE,))
+            if sorted(t.intermediate_values) == list(range(epochs))]
     if len(gaps) < FOLDS:
         raise SystemExit(f"only {len(gaps)} complete {epochs}-epoch tuner learning curves under "
                          f"{', '.join(workdirs)}: --pruner needs the workdirs of races that ran tuner")

@@ -1,8 +1,10 @@
-"""Samplers that need more than their config: the parsed space, or an extra package.
+"""Samplers that need more than their config: the parsed space, an extra package, or trial costs.
 
 ``conf/sampler/grid.yaml`` points its ``_target_`` here with ``_partial_: true``:
 ``tuner.run.prepare`` finishes any partial sampler with ``space=<parsed space>``.
 ``conf/sampler/cmaes.yaml`` goes through ``cmaes`` so a missing package is named.
+``conf/sampler/tpe_cost.yaml`` builds ``CostAwareTPESampler``: TPE weighing expected improvement
+against each candidate's predicted seconds.
 
 Example::
 
