@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import optuna  # noqa: E402
 
 from bench.sampler_sim import make_pruner, tuner_trials  # noqa: E402
+from tuner.errors import ConfigError  # noqa: E402
 
 COMPLETE, PRUNED = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
 
@@ -104,6 +105,13 @@ def main() -> None:
     parser.add_argument("--pruner", action="append", help="a conf/pruner config, name:key=value,... (repeatable)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    specs = args.pruner or ["none", "median"]
+    for spec in specs:  # refuse a bad --pruner before reading anything
+        try:
+            make_pruner(spec)
+        except (ConfigError, TypeError) as err:
+            raise SystemExit(f"--pruner {spec}: {err}\ngive a file name of conf/pruner/ with optional "
+                             "key=value overrides of its keys, e.g. median:n_warmup_steps=2") from None
     studies = [s for w in args.workdirs for s in whole_curves(w)]
     if not studies:
         raise SystemExit(f"no study with two or more whole curves under {', '.join(args.workdirs)}: give the "
@@ -111,7 +119,7 @@ def main() -> None:
     n = sum(len(s) for s in studies)
     print(f"{len(studies)} studies, {n} whole curves of {len(studies[0][0].values)} epochs")
     print(f"{'pruner':<40} {'stopped':>8} {'seconds':>8} {'winner stopped':>15} {'best lost':>10}")
-    for spec in args.pruner or ["none", "median"]:
+    for spec in specs:
         runs = [replay(s, spec) for s in studies]
         stopped = sum(r.stopped for r in runs)
         share = sum(r.seconds for r in runs) / sum(r.full_seconds for r in runs)

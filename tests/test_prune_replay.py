@@ -54,7 +54,11 @@ def test_the_median_rule_stops_a_late_winner_and_the_replay_says_what_it_cost(tm
     assert late.stopped == 0 and late.best == 0.90
 
 
-def test_a_folder_without_studies_is_refused_with_what_to_give(tmp_path) -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "prune_replay.py"), str(tmp_path)],
+@pytest.mark.parametrize("extra, message", [
+    ([], "no study with two or more whole curves"),
+    (["--pruner", "nosuch"], "--pruner nosuch: In 'config': Could not find 'pruner/nosuch'"),
+])
+def test_bad_input_is_refused_with_what_to_give(tmp_path, extra, message) -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "prune_replay.py"), str(tmp_path), *extra],
                           capture_output=True, text=True, cwd=ROOT)
-    assert done.returncode == 1 and "no study with two or more whole curves" in done.stderr
+    assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
