@@ -58,7 +58,8 @@ class Replay:
 
 
 def whole_curves(workdir: str) -> list[list[Curve]]:
-    """Per study under ``workdir``, its trials that reported every epoch, in trial order."""
+    """Per study under ``workdir``, its trials that reported every epoch (as many as the study's longest
+    trial: with a searched ``epochs``, shorter trials are left out), in trial order."""
     studies = []
     for journal in sorted(glob.glob(f"{workdir}/**/study.journal", recursive=True)):
         trials = sorted(tuner_trials([os.path.dirname(journal)], (COMPLETE, PRUNED)), key=lambda t: t.number)
@@ -117,7 +118,9 @@ def main() -> None:
         raise SystemExit(f"no study with two or more whole curves under {', '.join(args.workdirs)}: give the "
                          "workdirs of searches that ran (most of) their trials to the end, e.g. with pruner=none")
     n = sum(len(s) for s in studies)
-    print(f"{len(studies)} studies, {n} whole curves of {len(studies[0][0].values)} epochs")
+    lengths = sorted({len(s[0].values) for s in studies})
+    span = f"{lengths[0]}-{lengths[-1]}" if len(lengths) > 1 else f"{lengths[0]}"
+    print(f"{len(studies)} studies, {n} whole curves of {span} epochs")
     print(f"{'pruner':<40} {'stopped':>8} {'seconds':>8} {'winner stopped':>15} {'best lost':>10}")
     for spec in specs:
         runs = [replay(s, spec) for s in studies]
