@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import optuna  # noqa: E402
 
-from bench.sampler_sim import make_pruner, tuner_trials  # noqa: E402
+from bench.sampler_sim import journal_trials, make_pruner  # noqa: E402
 from tuner.errors import ConfigError  # noqa: E402
 
 COMPLETE, PRUNED = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
@@ -62,7 +62,7 @@ def whole_curves(workdir: str) -> list[list[Curve]]:
     trial: with a searched ``epochs``, shorter trials are left out), in trial order."""
     studies = []
     for journal in sorted(glob.glob(f"{workdir}/**/study.journal", recursive=True)):
-        trials = sorted(tuner_trials([os.path.dirname(journal)], (COMPLETE, PRUNED)), key=lambda t: t.number)
+        trials = sorted(journal_trials(journal, (COMPLETE, PRUNED)), key=lambda t: t.number)
         epochs = max((len(t.intermediate_values) for t in trials), default=0)
         curves = []
         for t in trials:

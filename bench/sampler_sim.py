@@ -97,16 +97,18 @@ def costs(workdirs: Sequence[str], space: Mapping[str, Param]) -> list[tuple[dic
 
 def tuner_trials(workdirs: Sequence[str], states: tuple[optuna.trial.TrialState, ...]) -> list[optuna.trial.FrozenTrial]:
     """The trials in ``states`` of every tuner study (``study.journal``) under ``workdirs``."""
+    return [t for workdir in workdirs for journal in glob.glob(f"{workdir}/**/study.journal", recursive=True)
+            for t in journal_trials(journal, states)]
+
+
+def journal_trials(journal: str, states: tuple[optuna.trial.TrialState, ...]) -> list[optuna.trial.FrozenTrial]:
+    """The trials in ``states`` of the studies in one journal file."""
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-    trials: list[optuna.trial.FrozenTrial] = []
-    for workdir in workdirs:
-        for journal in glob.glob(f"{workdir}/**/study.journal", recursive=True):
-            storage = JournalStorage(JournalFileBackend(journal))
-            for summary in optuna.get_all_study_summaries(storage):
-                study = optuna.load_study(study_name=summary.study_name, storage=storage)
-                trials.extend(study.get_trials(deepcopy=False, states=states))
-    return trials
+    storage = JournalStorage(JournalFileBackend(journal))
+    return [t for summary in optuna.get_all_study_summaries(storage)
+            for t in optuna.load_study(study_name=summary.study_name, storage=storage).get_trials(
+                deepcopy=False, states=states)]
 
 
 def trials_of(workdirs: Sequence[str], space: Mapping[str, Param],
