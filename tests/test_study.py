@@ -114,6 +114,24 @@ def test_pruned_trials_count_toward_the_budget(make_cfg):
             assert len(t.intermediate_values) < 3
 
 
+@pytest.mark.parametrize("epochs", [2, 3])
+def test_no_trial_is_pruned_at_its_last_epoch(make_cfg, epochs):
+    # the median rule from the 2nd epoch: a learning rate of 1e-7 falls below the first trial's value there;
+    # with 2 epochs that is the last one, where a stop would throw away a paid-for fit, so it finishes
+    cfg = make_cfg("+experiment=digits_mlp", f"search.space.epochs={epochs}", "search.n_trials=3",
+                   "pruner=median", "pruner.n_startup_trials=1", "pruner.n_warmup_steps=1",
+                   "search.space.learning_rate={type:float,low:1e-7,high:1e-2,log:true}",
+                   "search.enqueue=[{learning_rate:0.01},{learning_rate:1e-7},{learning_rate:1e-7}]")
+    run_study(cfg)
+    trials = open_study(cfg).trials
+    assert trials[1].intermediate_values[1] < trials[0].intermediate_values[1]  # the rule's case holds
+    if epochs == 2:
+        assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    else:
+        assert [t.state.name for t in trials] == ["COMPLETE", "PRUNED", "PRUNED"]
+        assert all(len(t.intermediate_values) == 2 for t in trials[1:])
+
+
 def test_direction_mismatch_with_stored_study(make_cfg):
     run_study(make_cfg("+experiment=digits_mlp", "search.n_trials=1"))
     with pytest.raises(ConfigError, match="created with direction maximize"):

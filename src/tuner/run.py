@@ -268,7 +268,9 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float | l
                     trial.set_user_attr(DEADLINE_ATTR, epoch + 1)
                     raise optuna.TrialPruned(f"stopped at the search deadline (search.timeout={ctx.cfg.search.timeout}"
                                              f" s) after epoch {epoch + 1} of {hp['epochs']}")
-                if prunable and trial.should_prune():
+                # Never at the last epoch: its cost is paid, and finished, the trial counts (for the best and
+                # for the sampler). The Fashion race's 6-epoch trials lost whole fits to that (median_warm).
+                if prunable and epoch + 1 < int(hp["epochs"]) and trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: {metric}={logs[metric]:.4f}")
 
             result = train(model, hp, ctx.data, on_epoch, monitor=metric)
