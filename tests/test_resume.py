@@ -85,7 +85,10 @@ def test_interrupt_fails_the_trial_and_kills_its_runs(tmp_path, sig, n_workers):
     trials = study_of(tmp_path, "search.n_trials=4").trials
     assert trials and all(t.state.name in ("FAIL", "COMPLETE") for t in trials)
     failed = [t for t in trials if t.state.name == "FAIL"]
-    assert failed and all(t.user_attrs["fail_reason"] == "interrupted" for t in failed)
+    # the states and the log's tail say where the signal landed if this fails (once in CI, 2026-11-27: no
+    # trial FAIL with two workers under SIGTERM, on a loaded machine; not reproduced in 3 quiet reruns)
+    assert failed and all(t.user_attrs["fail_reason"] == "interrupted" for t in failed), (
+        [(t.number, t.state.name) for t in trials], out[-3000:])
     parents, children = runs(tmp_path)
     assert parents.iloc[0]["status"] == "KILLED"
     status = dict(zip(children["tags.optuna.trial_number"], children["status"]))
