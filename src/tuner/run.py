@@ -264,13 +264,15 @@ def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float | l
                 figures["epochs_run"] = epoch + 1
                 if prunable:
                     trial.report(logs[metric], epoch)  # step = epoch index, as Optuna's KerasPruningCallback
-                if ctx.deadline is not None and time.monotonic() >= ctx.deadline and epoch + 1 < int(hp["epochs"]):
+                # Neither the deadline nor a pruner stops a trial after its last epoch: that fit is paid for,
+                # and finished, the trial counts (for the best and for the sampler).
+                if epoch + 1 >= int(hp["epochs"]):
+                    return
+                if ctx.deadline is not None and time.monotonic() >= ctx.deadline:
                     trial.set_user_attr(DEADLINE_ATTR, epoch + 1)
                     raise optuna.TrialPruned(f"stopped at the search deadline (search.timeout={ctx.cfg.search.timeout}"
                                              f" s) after epoch {epoch + 1} of {hp['epochs']}")
-                # Never at the last epoch: its cost is paid, and finished, the trial counts (for the best and
-                # for the sampler). The Fashion race's 6-epoch trials lost whole fits to that (median_warm).
-                if prunable and epoch + 1 < int(hp["epochs"]) and trial.should_prune():
+                if prunable and trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: {metric}={logs[metric]:.4f}")
 
             result = train(model, hp, ctx.data, on_epoch, monitor=metric)
