@@ -30,8 +30,8 @@ def child(deterministic: bool, epochs: int) -> None:
 
     from tuner.config import compose
     from tuner.data import load_dataset
-    from tuner.model import build_model, new_session
-    from tuner.train import train
+    from tuner.models.builder import build_model, new_session
+    from tuner.training.fit import train
 
     if deterministic:
         tf.config.experimental.enable_op_determinism()

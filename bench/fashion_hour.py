@@ -83,9 +83,9 @@ def completed_models(cfg: DictConfig, launched: float | None, labels: np.ndarray
     import optuna
 
     from tuner.data import load_dataset
-    from tuner.export import mirror, predict
+    from tuner.export.submission import mirror, predict
     from tuner.study import open_study
-    from tuner.track import Tracker
+    from tuner.tracking.tracker import Tracker
 
     study = open_study(cfg, create=False)
     done = sorted((t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))),

@@ -20,9 +20,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from tuner.config import compose  # noqa: E402
 from tuner.data import load_dataset  # noqa: E402
-from tuner.model import build_model, describe, new_session  # noqa: E402
-from tuner.track import Tracker  # noqa: E402
-from tuner.train import train  # noqa: E402
+from tuner.models.builder import build_model, describe, new_session  # noqa: E402
+from tuner.tracking.tracker import Tracker  # noqa: E402
+from tuner.training.fit import train  # noqa: E402
 
 # A middle-of-the-space trial of conf/search/space/cnn.yaml, 5 epochs.
 HP = {"arch": "cnn", "width": 96, "depth": 2, "filters": 32, "kernel_size": 3, "pooling": "max", "padding": "same",
@@ -31,7 +31,7 @@ HP = {"arch": "cnn", "width": 96, "depth": 2, "filters": 32, "kernel_size": 3, "
 
 
 def main(repeats: int) -> None:
-    from tuner.report import log_study_plots, log_trial
+    from tuner.tracking.report import log_study_plots, log_trial
 
     with tempfile.TemporaryDirectory(prefix="tuner-insight-bench-") as tmp:
         os.chdir(tmp)

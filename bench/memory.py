@@ -17,8 +17,8 @@ import tempfile
 
 from _common import study_cfg
 
-from tuner.coordinate import RSS_ATTR, rss_mb  # noqa: E402
-from tuner.run import run_study  # noqa: E402
+from tuner.runner.coordinate import RSS_ATTR, rss_mb  # noqa: E402
+from tuner.runner.loop import run_study  # noqa: E402
 from tuner.study import open_study  # noqa: E402
 
 

@@ -4,7 +4,7 @@ and in ``mixed_float16`` (what ``device.mixed_precision=true`` sets), side by si
     .venv/bin/python bench/mixed_precision.py                    # on a machine with a GPU
     .venv/bin/python bench/mixed_precision.py --epochs 1 --images 2000 --configs 16:128   # a CPU smoke run
 
-Each config ``filters:batch_size`` builds ``tuner.model.build_model`` with the fashion_cnn block design
+Each config ``filters:batch_size`` builds ``tuner.models.build_model`` with the fashion_cnn block design
 (3 double-conv batch-norm blocks, Flatten head, Adam on a cosine schedule, 5% shifts), trains it for
 ``--epochs`` on the Fashion-MNIST IDX files (the last 9,000 training images held out for validation)
 once per policy, and prints images per second over the epochs after the first (which compiles),
@@ -28,8 +28,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tuner.data.idx import load_idx_folder  # noqa: E402
-from tuner.model import build_model  # noqa: E402
-from tuner.train import compile_model  # noqa: E402
+from tuner.models.builder import build_model  # noqa: E402
+from tuner.training.fit import compile_model  # noqa: E402
 
 HP = {"arch": "cnn", "width": 128, "depth": 3, "dropout": 0.3, "activation": "relu", "initializer": "he_normal",
       "optimizer": "adam", "learning_rate": 2e-3, "epochs": 3, "kernel_size": 3, "pooling": "max",

@@ -21,7 +21,7 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 def writer(uri: str, parent: str, trials: int, out: multiprocessing.Queue) -> None:
     from mlflow.exceptions import MlflowException
 
-    from tuner.track import Tracker
+    from tuner.tracking.tracker import Tracker
 
     tracker = Tracker(uri, "lock-bench")
     locked = 0
@@ -39,7 +39,7 @@ def writer(uri: str, parent: str, trials: int, out: multiprocessing.Queue) -> No
 
 
 def main(processes: int, trials: int) -> None:
-    from tuner.track import Tracker
+    from tuner.tracking.tracker import Tracker
 
     with tempfile.TemporaryDirectory(prefix="tuner-lock-") as tmp:
         uri = f"sqlite:///{tmp}/mlflow.db"

@@ -21,10 +21,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from tuner.config import compose  # noqa: E402
 from tuner.data import load_dataset  # noqa: E402
-from tuner.model import build_model, new_session  # noqa: E402
-from tuner.run import run_study  # noqa: E402
+from tuner.models.builder import build_model, new_session  # noqa: E402
+from tuner.runner.loop import run_study  # noqa: E402
 from tuner.study import open_study  # noqa: E402
-from tuner.train import compile_model  # noqa: E402
+from tuner.training.fit import compile_model  # noqa: E402
 
 
 def warm_up(data) -> None:

@@ -19,7 +19,7 @@ import time
 
 from _common import span_seconds, study_cfg
 
-from tuner.run import run_study  # noqa: E402
+from tuner.runner.loop import run_study  # noqa: E402
 from tuner.study import open_study  # noqa: E402
 
 PINNED = ["search.space.dropout=0.1", "search.space.optimizer=adam", "search.space.learning_rate=0.001",

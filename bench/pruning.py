@@ -18,7 +18,7 @@ import tempfile
 
 from _common import span_seconds, study_cfg
 
-from tuner.run import run_study  # noqa: E402
+from tuner.runner.loop import run_study  # noqa: E402
 from tuner.study import open_study  # noqa: E402
 
 TOLERANCE = 0.003  # 0.3 points of accuracy

@@ -10,7 +10,7 @@ sampler setting can be judged on hundreds of searches rather than on the two or 
 trial a ``bench.vs_kerastuner`` race recorded under the given workdirs: tuner's completed trials
 (each ``study.journal``) and KerasTuner's scored trials (each ``trial.json``; Hyperband's only
 where it trained the full epochs). A search asks its sampler for ``--trials`` configurations of the
-experiment's space (``tuner.trial.sample``, as a real search does), scores each with the
+experiment's space (``tuner.search.sample``, as a real search does), scores each with the
 surrogate plus Gaussian noise of ``--noise`` (a run-to-run spread: one configuration scored 0.9080
 and 0.8927 in two trainings on seed 5), and keeps the best noisy score. Printed per sampler and
 trial count, over ``--runs`` searches: the mean best reported score (what a race prints), the
@@ -52,8 +52,8 @@ from hydra.utils import instantiate  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from tuner.config import compose  # noqa: E402
-from tuner.space import Param, parse_space  # noqa: E402
-from tuner.trial import sample  # noqa: E402
+from tuner.search.space import Param, parse_space  # noqa: E402
+from tuner.search.sampling import sample  # noqa: E402
 
 RACE = ["search.enqueue=[]", "search.space.epochs=6"]
 TREES = 300

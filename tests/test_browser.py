@@ -15,8 +15,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tuner.export import export
-from tuner.run import run_study
+from tuner.export.submission import export
+from tuner.runner.loop import run_study
 from tuner.study import open_study
 
 CHROMIUM = "/usr/bin/chromium"

@@ -4,7 +4,7 @@ import pytest
 
 from tuner.config import compose, validate
 from tuner.errors import ConfigError
-from tuner.run import prepare
+from tuner.runner.loop import prepare
 
 
 @pytest.mark.parametrize(

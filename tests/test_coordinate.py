@@ -11,11 +11,11 @@ import time
 import optuna
 import pytest
 
-from tuner.coordinate import HOST_ATTR, PID_ATTR, START_ATTR, mark_owner, reap, wait_for_slot
+from tuner.runner.coordinate import HOST_ATTR, PID_ATTR, START_ATTR, mark_owner, reap, wait_for_slot
 from tuner.errors import ConfigError
-from tuner.run import run_study
+from tuner.runner.loop import run_study
 from tuner.study import join_study, open_study, repair_journal
-from tuner.track import Tracker
+from tuner.tracking.tracker import Tracker
 
 RUNNING = optuna.trial.TrialState.RUNNING
 
@@ -146,18 +146,18 @@ def test_bad_worker_counts(make_cfg, n_workers, message):
 
 
 def test_a_trial_that_never_recorded_its_owner_is_reaped_after_a_while(make_cfg, monkeypatch):
-    import tuner.coordinate
+    import tuner.runner.coordinate
 
     study = open_study(make_cfg("+experiment=digits_mlp"))
     orphan = study.ask()
     assert reap(study, None) == []  # just started: its worker may be recording itself right now
-    monkeypatch.setattr(tuner.coordinate, "ORPHAN_S", 0.0)
+    monkeypatch.setattr(tuner.runner.coordinate, "ORPHAN_S", 0.0)
     assert reap(study, None) == [orphan.number]
     assert "before it recorded itself" in study.trials[0].user_attrs["fail_reason"]
 
 
 def test_runs_left_running_without_a_running_trial_are_swept(make_cfg):
-    from tuner.coordinate import sweep_runs
+    from tuner.runner.coordinate import sweep_runs
 
     cfg = make_cfg("+experiment=digits_mlp")
     study = open_study(cfg)

@@ -1,4 +1,4 @@
-"""tuner.samplers.CostAwareTPESampler (sampler=tpe_cost) on real Optuna studies: plain TPE when the cost
+"""tuner.search.samplers.CostAwareTPESampler (sampler=tpe_cost) on real Optuna studies: plain TPE when the cost
 exponent is 0 or the budget is spent, cheaper configurations when cost counts."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import pytest
 
 from tuner.config import compose
 from tuner.errors import ConfigError
-from tuner.run import prepare, run_study
-from tuner.samplers import CostAwareTPESampler
+from tuner.runner.loop import prepare, run_study
+from tuner.search.samplers import CostAwareTPESampler
 from tuner.study import open_study
 
 SLOW, FAST = 40.0, 1.0  # seconds per epoch of the two sizes in _sized_study

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from tuner.export import export
-from tuner.run import run_study
+from tuner.export.submission import export
+from tuner.runner.loop import run_study
 from tuner.study import open_study
 
 from .conftest import TINY_CNN

@@ -12,10 +12,10 @@ import pytest
 import tensorflow as tf
 
 from tuner.config import compose, validate
-from tuner.device import ALL_GPUS_ENV, assign, failure_reason, plan, visible_gpus
+from tuner.training.device import ALL_GPUS_ENV, assign, failure_reason, plan, visible_gpus
 from tuner.errors import ConfigError
-from tuner.model import build_model, new_session
-from tuner.run import run_study
+from tuner.models.builder import build_model, new_session
+from tuner.runner.loop import run_study
 from tuner.study import open_study
 
 CNN = {"arch": "cnn", "width": 16, "depth": 1, "dropout": 0.0, "activation": "relu", "initializer": "he_normal",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tuner.run import run_study
+from tuner.runner.loop import run_study
 from tuner.study import open_study
 
 from .conftest import ROOT, TINY_CNN

@@ -9,9 +9,9 @@ from omegaconf import OmegaConf
 
 from tuner.config import compose
 from tuner.errors import ConfigError
-from tuner.model import build_model
-from tuner.run import prepare
-from tuner.space import parse_space
+from tuner.models.builder import build_model
+from tuner.runner.loop import prepare
+from tuner.search.space import parse_space
 
 MLP = {"arch": "mlp", "width": 8, "depth": 1, "dropout": 0.0, "activation": "relu", "initializer": "he_normal"}
 AUGMENT = {"augment_shift": 0.2, "augment_rotation": 30.0, "augment_zoom": 0.2, "augment_flip": True}

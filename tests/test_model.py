@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tuner.model import build_model, build_optimizer, initializer
-from tuner.space import INITIALIZERS, OPTIMIZERS
+from tuner.models.builder import build_model, build_optimizer, initializer
+from tuner.models.hyperparameters import INITIALIZERS, OPTIMIZERS
 
 MLP = {"arch": "mlp", "width": 50, "depth": 1, "dropout": 0.0, "activation": "relu", "initializer": "he_normal"}
 CNN = {**MLP, "arch": "cnn", "width": 16, "filters": 8, "kernel_size": 3, "pooling": "max", "padding": "same",

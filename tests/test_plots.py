@@ -6,8 +6,8 @@ import optuna
 import pytest
 from PIL import Image
 
-from tuner.figures import learning_curves
-from tuner.plots import best_by_arch, study_plots, why_not
+from tuner.tracking.figures import learning_curves
+from tuner.tracking.plots import best_by_arch, study_plots, why_not
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -16,8 +16,8 @@ import pytest
 
 from tuner.data import load_dataset
 from tuner.errors import ConfigError
-from tuner.export import export
-from tuner.run import _enqueue, prepare, run_study
+from tuner.export.submission import export
+from tuner.runner.loop import _enqueue, prepare, run_study
 from tuner.study import best_completed, open_study
 
 from .test_cli import CLI_TINY, tuner
@@ -157,7 +157,7 @@ def test_warm_start_enqueues_the_best_fitting_trials_once(make_cfg, caplog):
     narrow = make_cfg("+experiment=digits_mlp", "name=narrow", "search.warm_start=digits_mlp",
                       "search.space.width={type:int,low:32,high:64}")  # the source's widths were 8..16
     study = open_study(narrow)
-    with caplog.at_level(logging.WARNING, logger="tuner.warmstart"):
+    with caplog.at_level(logging.WARNING, logger="tuner.study.warmstart"):
         _enqueue(study, narrow)
     assert waiting(study) == []
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
@@ -183,7 +183,7 @@ def test_a_trial_running_at_the_deadline_stops_after_its_epoch_pruned(make_cfg):
     """search.timeout is a wall clock for the whole invocation, not a limit on starting trials."""
     import time
 
-    from tuner.run import DEADLINE_ATTR
+    from tuner.runner.loop import DEADLINE_ATTR
 
     cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=5", "search.space.epochs=500", "search.timeout=3")
     start = time.monotonic()

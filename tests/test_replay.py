@@ -9,8 +9,8 @@ import pytest
 
 from tuner.config import compose
 from tuner.errors import ConfigError
-from tuner.replay import replay
-from tuner.run import run_study
+from tuner.runner.replay import replay
+from tuner.runner.loop import run_study
 from tuner.study import open_study
 
 from .conftest import TINY

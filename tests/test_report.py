@@ -11,9 +11,9 @@ import mlflow
 import pytest
 
 from tuner.errors import ConfigError
-from tuner.export import export, registry_name
-from tuner.leaderboard import top_table
-from tuner.run import run_study
+from tuner.export.submission import export, registry_name
+from tuner.cli.leaderboard import top_table
+from tuner.runner.loop import run_study
 from tuner.study import open_study
 
 MLP_VS_CNN = ["+experiment=digits_mlp_vs_cnn", "search.space.filters=4", "search.space.kernel_size=3",

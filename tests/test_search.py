@@ -13,10 +13,10 @@ from omegaconf import OmegaConf
 
 from tuner.config import compose, objectives, validate
 from tuner.errors import ConfigError
-from tuner.export import export
-from tuner.run import prepare, run_study
-from tuner.samplers import grid_space
-from tuner.space import parse_space
+from tuner.export.submission import export
+from tuner.runner.loop import prepare, run_study
+from tuner.search.samplers import grid_space
+from tuner.search.space import parse_space
 from tuner.study import leaderboard, open_study
 
 from .conftest import ROOT

@@ -11,8 +11,8 @@ import pytest
 
 from tuner.data import load_dataset
 from tuner.errors import ConfigError
-from tuner.export import export
-from tuner.run import run_study
+from tuner.export.submission import export
+from tuner.runner.loop import run_study
 from tuner.study import open_study
 
 from .runs import assert_one_parent

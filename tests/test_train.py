@@ -9,8 +9,8 @@ import pytest
 from tuner.config import compose
 from tuner.data import load_dataset
 from tuner.errors import TrialFailed
-from tuner.model import build_model, new_session
-from tuner.train import train
+from tuner.models.builder import build_model, new_session
+from tuner.training.fit import train
 
 HP = {"arch": "mlp", "width": 16, "depth": 1, "dropout": 0.0, "activation": "relu", "initializer": "he_normal",
       "optimizer": "adam", "learning_rate": 1e-2, "batch_size": 64, "epochs": 2}

@@ -8,9 +8,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from tuner.config import compose
-from tuner.model import build_model
-from tuner.space import Param, parse_space
-from tuner.trial import sample
+from tuner.models.builder import build_model
+from tuner.search.space import Param, parse_space
+from tuner.search.sampling import sample
 
 
 def dense(n_in: int, n_out: int) -> int:
@@ -77,7 +77,7 @@ def test_enqueued_trials_build_the_tutorial_models(tutorial):
 
 
 def test_the_study_runs_the_first_enqueued_step_as_given(make_cfg):
-    from tuner.run import run_study
+    from tuner.runner.loop import run_study
     from tuner.study import open_study
 
     cfg = make_cfg("+experiment=digits_tutorial", "data.max_samples=400", "search.n_trials=1", tiny=False)

@@ -13,7 +13,7 @@ from bench.vs_kerastuner.race import Result, max_epochs
 from bench.vs_kerastuner.timed import Clock, run_until_deadline, timed
 from bench.vs_kerastuner.translate import TunerHyperModel, declare
 from tuner.data import Dataset
-from tuner.space import parse_space
+from tuner.search.space import parse_space
 
 # every kind of entry: log int, stepped int, stepped / log / plain float, categorical, bool, fixed,
 # CNN-only (implicit when arch=cnn) and a two-level condition (pool_last exists only with batch norm)

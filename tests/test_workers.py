@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tuner.run import run_study
+from tuner.runner.loop import run_study
 from tuner.study import open_study
-from tuner.workers import threads_per_worker
+from tuner.runner.workers import threads_per_worker
 
 from .runs import assert_one_parent
 

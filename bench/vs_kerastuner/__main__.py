@@ -30,8 +30,8 @@ import tuner  # noqa: F401,E402 - quiets TensorFlow before anything imports it
 from bench.vs_kerastuner.race import TRIAL_LIMIT, Result, run_kerastuner, run_tuner, warm_up  # noqa: E402
 from tuner.config import compose  # noqa: E402
 from tuner.data import load_dataset  # noqa: E402
-from tuner.device import activate  # noqa: E402
-from tuner.space import parse_space  # noqa: E402
+from tuner.training.device import activate  # noqa: E402
+from tuner.search.space import parse_space  # noqa: E402
 
 TOOLS = ("tuner", "hyperband", "random")
 

@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 
 import tuner  # noqa: F401 - quiets TensorFlow before anything imports it
 from tuner.data import Dataset
-from tuner.space import Param
+from tuner.search.space import Param
 
 PREDICT_BATCH = 1024
 TRIAL_LIMIT = 1_000_000  # "no limit": the budget ends the search
@@ -63,7 +63,7 @@ def warm_up(space: dict[str, Param], data: Dataset, seed: int) -> None:
     import keras_tuner
 
     from bench.vs_kerastuner.translate import TunerHyperModel
-    from tuner.model import new_session
+    from tuner.models.builder import new_session
 
     new_session(seed)
     hypermodel = TunerHyperModel(space, data.input_shape, data.n_classes, data.pixel_mean)
@@ -82,9 +82,9 @@ def run_tuner(cfg: DictConfig, budget: float, data: Dataset) -> Result:
     import keras
     import optuna
 
-    from tuner.run import run_study
+    from tuner.runner.loop import run_study
     from tuner.study import open_study
-    from tuner.track import Tracker
+    from tuner.tracking.tracker import Tracker
 
     began, start = dt.datetime.now(), time.monotonic()
     run_study(cfg)
@@ -117,7 +117,7 @@ def run_kerastuner(kind: str, space: dict[str, Param], data: Dataset, budget: fl
 
     from bench.vs_kerastuner.timed import Clock, run_until_deadline, timed
     from bench.vs_kerastuner.translate import TunerHyperModel
-    from tuner.model import new_session
+    from tuner.models.builder import new_session
 
     new_session(seed)  # under op determinism random ops need a seed; KerasTuner's per-trial reset keeps it
     start = time.monotonic()

@@ -1,12 +1,12 @@
-"""A tuner search space (``tuner.space.parse_space``) as a KerasTuner hypermodel.
+"""A tuner search space (``tuner.search.parse_space``) as a KerasTuner hypermodel.
 
 Every entry becomes one KerasTuner hyperparameter of the same name, range and
 scale: ``fixed`` -> ``hp.Fixed``, ``int``/``float`` -> ``hp.Int``/``hp.Float``
 (``sampling="log"`` for ``log: true``, the same ``step``), ``categorical`` ->
 ``hp.Choice`` (``hp.Boolean`` for ``[true, false]``). A ``when`` condition becomes
 nested ``hp.conditional_scope`` blocks, so CNN-only entries exist only when
-``arch`` is ``cnn``. The model is tuner's own (``tuner.model.build_model``,
-compiled by ``tuner.train.compile_model``): both tools train identical networks.
+``arch`` is ``cnn``. The model is tuner's own (``tuner.models.build_model``,
+compiled by ``tuner.training.compile_model``): both tools train identical networks.
 
 Example::
 
@@ -27,11 +27,13 @@ import keras
 import keras_tuner
 import numpy as np
 
-from tuner.space import HYPERPARAMETERS, Param
+from tuner.search.space import Param
+
+from tuner.models.hyperparameters import HYPERPARAMETERS
 
 
 def declare(hp: keras_tuner.HyperParameters, space: Mapping[str, Param]) -> dict[str, Any]:
-    """Register every entry of ``space`` on ``hp``; return the active ones' values (as ``tuner.trial.sample``).
+    """Register every entry of ``space`` on ``hp``; return the active ones' values (as ``tuner.search.sample``).
 
     Entries come in dependency order (``parse_space`` sorts them), so a condition's parent exists
     before its children. An inactive entry is still registered (KerasTuner learns the whole space
@@ -74,8 +76,8 @@ class TunerHyperModel(keras_tuner.HyperModel):
         self.space, self.input_shape, self.n_classes, self.pixel_mean = dict(space), input_shape, n_classes, pixel_mean
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        from tuner.model import build_model
-        from tuner.train import compile_model
+        from tuner.models.builder import build_model
+        from tuner.training.fit import compile_model
 
         values = declare(hp, self.space)
         model = build_model(values, self.input_shape, self.n_classes, self.pixel_mean)
@@ -85,7 +87,7 @@ class TunerHyperModel(keras_tuner.HyperModel):
     def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, x: Any, *args: Any, **kwargs: Any) -> Any:
         """Fit as tuner's ``train`` does: a learning-rate schedule spans the trial's planned ``epochs``
         (recompiled here, where the image count is known; ``build`` cannot know it)."""
-        from tuner.train import compile_model
+        from tuner.training.fit import compile_model
 
         values = declare(hp, self.space)
         planned, batch_size = int(values["epochs"]), int(values["batch_size"])

@@ -1,14 +1,14 @@
 """Samplers that need more than their config: the parsed space, an extra package, or trial costs.
 
 ``conf/sampler/grid.yaml`` points its ``_target_`` here with ``_partial_: true``:
-``tuner.run.prepare`` finishes any partial sampler with ``space=<parsed space>``.
+``tuner.runner.loop.prepare`` finishes any partial sampler with ``space=<parsed space>``.
 ``conf/sampler/cmaes.yaml`` goes through ``cmaes`` so a missing package is named.
 ``conf/sampler/tpe_cost.yaml`` builds ``CostAwareTPESampler``: TPE weighing expected improvement
 against each candidate's predicted seconds.
 
 Example::
 
-    from tuner.space import parse_space
+    from tuner.search.space import parse_space
     sampler = grid(parse_space({"width": {"type": "int", "low": 8, "high": 16, "step": 8}, ...}), seed=0)
 """
 
@@ -23,7 +23,7 @@ import optuna
 from optuna.trial import TrialState
 
 from tuner.errors import ConfigError
-from tuner.space import Param
+from tuner.search.space import Param
 
 MAX_GRID_POINTS = 1_000_000
 

@@ -11,26 +11,23 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import optuna
 import pandas as pd
 from omegaconf import DictConfig
 
-import tuner  # noqa: F401 - quiets TensorFlow before anything imports it
-from tuner.config import CONF_DIR, experiment_dir, objectives, validate
+from tuner.config import experiment_dir, objectives, validate
 from tuner.data import Dataset, load_dataset
 from tuner.errors import TunerError
-from tuner.refit import REFIT_ARTIFACT, refit_best, refit_epochs
-from tuner.report import log_study_plots
+from tuner.export.refit import REFIT_ARTIFACT, refit_best, refit_epochs
+from tuner.tracking.report import log_study_plots
 from tuner.study import best_completed, open_study
-from tuner.track import Tracker
+from tuner.tracking.tracker import Tracker
 
 log = logging.getLogger("tuner.export")
 PREDICT_BATCH = 1024
@@ -83,7 +80,7 @@ def export(cfg: DictConfig) -> Submission:
             model = ensemble([m for _, m in members], trials)
             model_run, model_artifact = parent, ENSEMBLE_ARTIFACT
             if parent:
-                from tuner.train import save
+                from tuner.training.fit import save
 
                 tracker.log_file(parent, save(model, Path(tmp) / "ensemble"), ENSEMBLE_ARTIFACT)
         labels = np.argmax(predict(model, data.x_test, cfg.export.tta), axis=1)
@@ -207,7 +204,7 @@ def _loadable_best(name: str, candidates: list[optuna.trial.FrozenTrial], tracke
 def _log_insight(model: Any, data: Dataset, tracker: Tracker, parent: str, out: Path) -> tuple[str, ...]:
     """The best model's insight figures, on the test split when its labels are known, else validation,
     logged under ``best_model/`` of the parent run."""
-    from tuner.insight import explain
+    from tuner.export.insight import explain
 
     split, x, y = ("test", data.x_test, data.y_test) if data.y_test is not None else ("validation", data.x_val,
                                                                                          data.y_val)
@@ -239,24 +236,3 @@ def write_submission(path: Path, data: Dataset, labels: np.ndarray) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    try:
-        result = export(cfg)
-    except TunerError as err:
-        log.error("%s", err)
-        sys.exit(2)
-    accuracy = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "unknown (no test labels)"
-    source = (f"trial {result.trial}" if len(result.trials) < 2
-              else f"an ensemble of trials {', '.join(map(str, result.trials))}")
-    refit = f" refit on train + validation for {result.refit_epochs} epochs" if result.refit_epochs else ""
-    tta = " with mirrored test images averaged in" if result.tta else ""
-    print(f"wrote {result.path} ({result.rows} rows) from {source}{refit}{tta}; test accuracy {accuracy}")
-    if result.model_version is not None:
-        print(f"registered as model '{registry_name(cfg.name)}' version {result.model_version}")
-
-
-if __name__ == "__main__":
-    main()

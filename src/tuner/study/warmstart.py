@@ -23,7 +23,7 @@ import optuna
 from omegaconf import DictConfig, open_dict
 
 from tuner.errors import ConfigError
-from tuner.space import Param, misfit_of
+from tuner.search.space import Param, misfit_of
 from tuner.study import best_completed, open_study
 
 log = logging.getLogger(__name__)

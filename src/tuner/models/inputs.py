@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import numpy as np
 from keras import layers
 
-from tuner.space import value
+from tuner.models.hyperparameters import value
 
 MAX_PIXEL = 255.0
 DEGREES_PER_TURN = 360.0

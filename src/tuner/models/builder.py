@@ -14,8 +14,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from tuner.inputs import input_stage
-from tuner.space import value
+from tuner.models.inputs import input_stage
+from tuner.models.hyperparameters import value
 
 SMALL_NORMAL_STDDEV = 0.01
 
@@ -100,7 +100,7 @@ def build_optimizer(name: str, learning_rate: float | keras.optimizers.schedules
 def new_session(seed: int) -> None:
     """Start a trial from a clean Keras session, seeded (Python, NumPy and backend).
 
-    The dtype policy (``mixed_float16`` set by ``tuner.device.activate``) survives the reset;
+    The dtype policy (``mixed_float16`` set by ``tuner.training.device.activate``) survives the reset;
     op determinism, once on, stays on for the process.
     """
     policy = keras.config.dtype_policy()

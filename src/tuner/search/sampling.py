@@ -6,7 +6,7 @@ This is the only stage that talks to ``optuna.trial``; everything after it
 Example::
 
     import optuna
-    from tuner.space import parse_space
+    from tuner.search.space import parse_space
     hp = sample(optuna.trial.FixedTrial({"width": 64}), parse_space(space_cfg))
 """
 
@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import optuna
 
-from tuner.space import Param
+from tuner.search.space import Param
 
 SEED_MODULUS = 2**31 - 1
 

@@ -1,125 +1,20 @@
-"""Typed schema behind the Hydra config tree in ``conf/``.
-
-The dataclasses below are registered in Hydra's ConfigStore as ``tuner_schema``;
-``conf/config.yaml`` extends it, so a misspelt key or a wrong type fails when the
-config is composed, before anything is loaded or trained.
+"""The checks that the schema's types cannot make, run before any data is loaded.
 
 Example::
 
-    from tuner.config import compose
-    cfg = compose(["+experiment=digits_cnn", "search.n_trials=3"])
+    validate(cfg)          # a ConfigError naming the key and the fix
+    objectives(cfg.search)  # [("val_accuracy", "maximize")]
 """
 
 from __future__ import annotations
 
 import os
-import shlex
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig
 
+from tuner.config.schema import DEVICE_KINDS, DIRECTIONS, MAX_WORKERS_PER_CPU, METRICS, MODEL_METRICS
 from tuner.errors import ConfigError
-
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")  # reported every epoch: prunable
-MODEL_METRICS = ("n_params", "inference_ms")  # measured once per trained model
-DIRECTIONS = ("maximize", "minimize")
-DEVICE_KINDS = ("auto", "cpu", "gpu")
-MAX_WORKERS_PER_CPU = 4
-
-
-@dataclass
-class DataConfig:
-    name: str = MISSING
-    source: str = MISSING
-    path: Optional[str] = None
-    n_classes: int = 10
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    max_samples: Optional[int] = None
-    flip_keeps_label: bool = False
-    cache_dir: Optional[str] = None
-
-
-@dataclass
-class SearchConfig:
-    n_trials: int = 20
-    timeout: Optional[float] = None
-    n_workers: int = 1
-    trials_per_worker: Optional[int] = None
-    storage: Optional[str] = None
-    direction: Any = "maximize"  # a name, or a list of names for several metrics (see objectives())
-    metric: Any = "val_accuracy"
-    max_failures: int = 10
-    trial_seed: Optional[int] = None
-    enqueue: list[Any] = field(default_factory=list)
-    warm_start: Optional[str] = None  # enqueue the best trials of this experiment's study first
-    warm_start_top: int = 5
-    warm_start_storage: Optional[str] = None  # where that study lives; null = where this one's would
-    space: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class DeviceConfig:
-    kind: str = "auto"
-    mixed_precision: bool = False
-    deterministic: bool = True
-
-
-@dataclass
-class TrackingConfig:
-    uri: str = "sqlite:///mlflow.db"
-    log_models: bool = True
-
-
-@dataclass
-class ExportConfig:
-    path: Optional[str] = None
-    insight: bool = True      # confusion matrix, worst mistakes, saliency, occlusion, filters
-    register: bool = True     # a new version of the registered model tuner-<name> per export
-    refit: bool = False       # retrain the best configuration on train + validation and submit that model
-    refit_epochs: Optional[int] = None  # epochs of the refit; null = the best trial's own epochs
-    ensemble: int = 1         # average the predicted probabilities of the best k completed trials' models
-    tta: bool = False         # also average each model's prediction on the mirrored test images
-
-
-@dataclass
-class LeaderboardConfig:
-    top: int = 10
-
-
-@dataclass
-class TunerConfig:
-    name: str = "default"
-    seed: int = 0
-    experiments_dir: str = "experiments"
-    data: DataConfig = field(default_factory=DataConfig)
-    search: SearchConfig = field(default_factory=SearchConfig)
-    sampler: Any = None
-    pruner: Any = None
-    device: DeviceConfig = field(default_factory=DeviceConfig)
-    tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    export: ExportConfig = field(default_factory=ExportConfig)
-    leaderboard: LeaderboardConfig = field(default_factory=LeaderboardConfig)
-
-
-ConfigStore.instance().store(name="tuner_schema", node=TunerConfig)
-
-
-def compose(overrides: list[str] | None = None) -> DictConfig:
-    """Compose ``conf/config.yaml`` with command-line style overrides, without running Hydra's app."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.errors import HydraException
-
-    try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            return hydra_compose("config", overrides=list(overrides or []))
-    except HydraException as err:
-        raise ConfigError(str(err)) from err
 
 
 def validate(cfg: DictConfig) -> None:
@@ -210,23 +105,3 @@ def _listed(value: Any) -> list[Any]:
     if isinstance(value, (list, ListConfig)):
         return list(value)
     return [value]
-
-
-def experiment_dir(cfg: DictConfig) -> Path:
-    """``experiments/<name>/``: the study storage, leaderboard and submission of one experiment."""
-    path = Path(cfg.experiments_dir) / cfg.name
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def to_yaml(cfg: DictConfig) -> str:
-    """The composed config as YAML, interpolations resolved (``hydra`` section left out)."""
-    container = OmegaConf.to_container(cfg, resolve=True)
-    if isinstance(container, dict):
-        container.pop("hydra", None)
-    return OmegaConf.to_yaml(container)
-
-
-def override_line(overrides: list[str]) -> str:
-    """Quote Hydra overrides for a shell command line."""
-    return " ".join(shlex.quote(o) for o in overrides)

@@ -31,7 +31,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.study import FINISHED, StaleCallback
-from tuner.track import Tracker
+from tuner.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 PARENT_ATTR = "mlflow_parent_run_id"

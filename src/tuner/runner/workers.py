@@ -3,7 +3,7 @@
 The launching process has already opened the study and its MLflow parent run; each
 worker (started with ``spawn``: TensorFlow is not fork-safe) joins the study, loads the
 data, sizes TensorFlow's thread pools to its share of the cores, and runs trials until
-the study's budget is reached (``tuner.coordinate`` keeps the count exact).
+the study's budget is reached (``tuner.runner.coordinate`` keeps the count exact).
 
 Example::
 
@@ -115,7 +115,7 @@ def worker_main(plain_cfg: dict[str, Any], slot: int, spawn: int, parent_id: str
 def _before_tensorflow(plain_cfg: dict[str, Any], slot: int, n_workers: int) -> None:
     """What must be set before TensorFlow loads in the worker of ``slot``: its GPU (slot mod the
     number of GPUs, ``CUDA_VISIBLE_DEVICES``) and thread pools sized to its share of the cores."""
-    from tuner.device import configure
+    from tuner.training.device import configure
 
     configure(OmegaConf.create(plain_cfg["device"]), slot, n_workers)
     threads = str(threads_per_worker(n_workers))
@@ -130,11 +130,11 @@ def _run(cfg: DictConfig, slot: int, spawn: int, parent_id: str, overrides: list
     import optuna
     import tensorflow as tf
 
-    from tuner.coordinate import interrupts_once, stale_callback
+    from tuner.runner.coordinate import interrupts_once, stale_callback
     from tuner.data import load_dataset
-    from tuner.run import Context, _optimize, prepare
+    from tuner.runner.loop import Context, _optimize, prepare
     from tuner.study import join_study
-    from tuner.track import Tracker
+    from tuner.tracking.tracker import Tracker
 
     threads = threads_per_worker(cfg.search.n_workers)
     tf.config.threading.set_intra_op_parallelism_threads(threads)

@@ -29,8 +29,8 @@ import numpy as np
 
 from tuner.data import Dataset
 from tuner.errors import TrialFailed
-from tuner.model import build_optimizer
-from tuner.space import value
+from tuner.models.builder import build_optimizer
+from tuner.models.hyperparameters import value
 
 log = logging.getLogger(__name__)
 EpochHook = Callable[[int, dict[str, float]], None]

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from tuner.config import experiment_dir, objectives, to_yaml
 from tuner.study import best_completed, finished_count, leaderboard, metric_names
-from tuner.track import Tracker
+from tuner.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 PLOTS_DIR = "plots"
@@ -34,7 +34,7 @@ def log_trial(tracker: Tracker, run_id: str, number: int, epochs: Sequence[Mappi
     Runs in the objective's ``finally``: an error here is logged as a warning and never changes the
     trial's outcome.
     """
-    from tuner.figures import learning_curves
+    from tuner.tracking.figures import learning_curves
 
     try:
         if summary:
@@ -53,7 +53,7 @@ def log_study_plots(study: optuna.Study, tracker: Tracker, run_id: str, metric: 
     ``plots/skipped.txt`` names the plots left out and why, so the UI says why one is missing
     (rewritten every time, so it never describes an older invocation).
     """
-    from tuner.plots import study_plots
+    from tuner.tracking.plots import study_plots
 
     with tempfile.TemporaryDirectory(prefix="tuner-plots-") as tmp:
         out = Path(tmp) / PLOTS_DIR

@@ -1,6 +1,6 @@
 """Why the best model decides as it does (Keras side): confusion matrix, its worst
 mistakes, saliency (gradient of the class score with respect to the input), occlusion
-maps and the first convolution's filters. Drawing is left to ``tuner.figures``.
+maps and the first convolution's filters. Drawing is left to ``tuner.tracking.figures``.
 
 Works with whatever the Dataset holds (float in [0, 1], or uint8 with the scaling
 inside the model): images go to the model as they are, cast to float32 only where a
@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tuner import figures
+from tuner.tracking import figures
 
 PREDICT_BATCH = 1024
 N_WORST = 16

@@ -26,15 +26,15 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from tuner.config import objectives, override_line, validate
-from tuner.coordinate import (SURPLUS_ATTR, agree_parent, close_parent, guard_slot, interrupts_once, reap,
+from tuner.runner.coordinate import (SURPLUS_ATTR, agree_parent, close_parent, guard_slot, interrupts_once, reap,
                               stale_callback, sweep_runs, wait_for_slot)
 from tuner.data import Dataset, check_source, load_dataset
 from tuner.errors import ConfigError, TrialFailed, TunerError
-from tuner.report import log_trial, summarize
-from tuner.space import Param, check_flip, misfit_of, parse_space
+from tuner.tracking.report import log_trial, summarize
+from tuner.search.space import Param, check_flip, misfit_of, parse_space
 from tuner.study import best_completed, finished_count, join_study
-from tuner.track import Tracker
-from tuner.trial import sample, trial_seed
+from tuner.tracking.tracker import Tracker
+from tuner.search.sampling import sample, trial_seed
 
 log = logging.getLogger(__name__)
 ENQUEUED_ATTR = "enqueued"
@@ -68,7 +68,7 @@ def prepare(cfg: DictConfig) -> tuple[dict[str, Param], Any, Any]:
         if misfit:
             raise ConfigError(f"search.enqueue[{i}]: {misfit}; change the value, or widen the space")
     if cfg.search.warm_start:
-        from tuner.warmstart import open_source
+        from tuner.study.warmstart import open_source
 
         open_source(cfg)  # a missing source study stops the run here, before anything is opened or loaded
     try:
@@ -89,7 +89,7 @@ def run_study(cfg: DictConfig, overrides: list[str] | None = None) -> float | No
     """Run (or resume) the experiment's study to its budget; returns the best value so far.
 
     With ``search.n_workers`` > 1 (or ``search.trials_per_worker`` set) the trials run in
-    worker processes (``tuner.workers``); this process opens the study and its parent run, then waits.
+    worker processes (``tuner.runner.workers``); this process opens the study and its parent run, then waits.
     """
     space, sampler, pruner = prepare(cfg)
     data = load_dataset(cfg.data, cfg.seed)  # a data error stops the run before anything is tracked
@@ -107,7 +107,7 @@ def run_study(cfg: DictConfig, overrides: list[str] | None = None) -> float | No
             if _budget_reached(study, cfg):
                 pass
             elif cfg.search.n_workers > 1 or cfg.search.trials_per_worker:
-                from tuner.workers import run_workers
+                from tuner.runner.workers import run_workers
 
                 run_workers(cfg, parent_id, list(overrides or []))
             else:
@@ -130,7 +130,7 @@ def _enqueue(study: optuna.Study, cfg: DictConfig) -> None:
     does not enqueue them again; the warm-start trials are picked once and kept on the study)."""
     items = list(cfg.search.enqueue)
     if cfg.search.warm_start and WARM_ATTR not in study.user_attrs:
-        from tuner.warmstart import warm_trials
+        from tuner.study.warmstart import warm_trials
 
         study.set_user_attr(WARM_ATTR, warm_trials(cfg, parse_space(cfg.search.space)))
     items += study.user_attrs.get(WARM_ATTR, [])
@@ -223,9 +223,9 @@ class _FailureGuard:
 
 def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float | list[float]]:
     """The objective for ``study.optimize``; also callable with ``optuna.trial.FixedTrial``."""
-    from tuner.device import activate, failure_reason
-    from tuner.model import build_model, describe, new_session
-    from tuner.train import inference_ms, save, train
+    from tuner.training.device import activate, failure_reason
+    from tuner.models.builder import build_model, describe, new_session
+    from tuner.training.fit import inference_ms, save, train
 
     goals = objectives(ctx.cfg)
     metric, prunable = goals[0][0], len(goals) == 1  # Optuna cannot prune a multi-objective study

@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 
 from tuner.data import Dataset
 from tuner.errors import TunerError
-from tuner.track import Tracker
+from tuner.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 REFIT_ARTIFACT = "refit_model"
@@ -44,9 +44,9 @@ def refit_best(cfg: DictConfig, trial: optuna.trial.FrozenTrial, data: Dataset, 
 
     Returns the model, the tags that record it, and the seconds the refit took.
     """
-    from tuner.device import activate
-    from tuner.model import build_model, new_session
-    from tuner.train import refit, save
+    from tuner.training.device import activate
+    from tuner.models.builder import build_model, new_session
+    from tuner.training.fit import refit, save
 
     hp, seed = trial.user_attrs.get("hparams"), trial.user_attrs.get("seed")
     if hp is None or seed is None:

@@ -1,0 +1,36 @@
+"""The one wrapper every command runs under: a TunerError (a bad config, missing data) is logged as one
+line and exits 2; Ctrl-C or SIGTERM exits 128 + the signal, saying how to resume. Anything else is a bug:
+it propagates with its traceback.
+
+Example::
+
+    @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+    def main(cfg: DictConfig) -> None:
+        guarded(lambda: print(top_table(cfg)))
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from typing import Callable, TypeVar
+
+from tuner.errors import TunerError
+
+log = logging.getLogger("tuner")
+T = TypeVar("T")
+EXIT_ERROR = 2
+
+
+def guarded(task: Callable[[], T]) -> T:
+    """Run ``task``; a TunerError or an interrupt becomes a logged message and an exit code."""
+    try:
+        return task()
+    except TunerError as err:
+        log.error("%s", err)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt as err:
+        log.error("interrupted (%s): the running trial is FAIL and its MLflow run KILLED; "
+                  "rerun the same command to resume", err or "SIGINT")
+        sys.exit(128 + getattr(err, "signum", signal.SIGINT))

@@ -1,0 +1,19 @@
+"""The config stage: the typed schema behind ``conf/``, composing, validation.
+
+Example::
+
+    from tuner.config import compose, validate
+    cfg = compose(["+experiment=digits_cnn", "search.n_trials=3"])
+    validate(cfg)
+"""
+
+from __future__ import annotations
+
+from tuner.config.compose import CONF_DIR, compose, experiment_dir, override_line, to_yaml
+from tuner.config.schema import (DEVICE_KINDS, DIRECTIONS, METRICS, MODEL_METRICS, DataConfig, DeviceConfig,
+                                 ExportConfig, LeaderboardConfig, SearchConfig, TrackingConfig, TunerConfig)
+from tuner.config.validate import objectives, validate
+
+__all__ = ["CONF_DIR", "DEVICE_KINDS", "DIRECTIONS", "METRICS", "MODEL_METRICS", "DataConfig", "DeviceConfig",
+           "ExportConfig", "LeaderboardConfig", "SearchConfig", "TrackingConfig", "TunerConfig", "compose",
+           "experiment_dir", "objectives", "override_line", "to_yaml", "validate"]

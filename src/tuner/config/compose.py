@@ -1,0 +1,52 @@
+"""Composing the config tree in ``conf/`` without Hydra's app, and writing it back out.
+
+Example::
+
+    cfg = compose(["+experiment=digits_cnn", "search.n_trials=3"])
+    print(to_yaml(cfg))
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+import tuner.config.schema  # noqa: F401 - registers tuner_schema in Hydra's ConfigStore
+from tuner.errors import ConfigError
+
+CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+
+
+def compose(overrides: list[str] | None = None) -> DictConfig:
+    """Compose ``conf/config.yaml`` with command-line style overrides, without running Hydra's app."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return hydra_compose("config", overrides=list(overrides or []))
+    except HydraException as err:
+        raise ConfigError(str(err)) from err
+
+
+def experiment_dir(cfg: DictConfig) -> Path:
+    """``experiments/<name>/``: the study storage, leaderboard and submission of one experiment."""
+    path = Path(cfg.experiments_dir) / cfg.name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    """The composed config as YAML, interpolations resolved (``hydra`` section left out)."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    if isinstance(container, dict):
+        container.pop("hydra", None)
+    return OmegaConf.to_yaml(container)
+
+
+def override_line(overrides: list[str]) -> str:
+    """Quote Hydra overrides for a shell command line."""
+    return " ".join(shlex.quote(o) for o in overrides)

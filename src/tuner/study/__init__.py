@@ -1,0 +1,19 @@
+"""The study stage: where a study lives, opening and resuming it, ranking its trials, warm start.
+
+Example::
+
+    from tuner.study import best_completed, open_study
+    best = best_completed(open_study(cfg, create=False))[0]
+"""
+
+from __future__ import annotations
+
+from tuner.study.join import FINGERPRINT_ATTR, fingerprint, join_study, open_study, where
+from tuner.study.ranking import (FINISHED, best_completed, finished_count, leaderboard, metric_names,
+                                 pareto_numbers, ranked_trials)
+from tuner.study.storage import (HEARTBEAT_GRACE_S, HEARTBEAT_S, StaleCallback, hide_password, repair_journal,
+                                 storage_for)
+
+__all__ = ["FINGERPRINT_ATTR", "FINISHED", "HEARTBEAT_GRACE_S", "HEARTBEAT_S", "StaleCallback", "best_completed",
+           "finished_count", "fingerprint", "hide_password", "join_study", "leaderboard", "metric_names",
+           "open_study", "pareto_numbers", "ranked_trials", "repair_journal", "storage_for", "where"]

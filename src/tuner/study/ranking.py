@@ -1,0 +1,80 @@
+"""Trials ranked best first, the leaderboard table, and the counts a budget is measured in.
+
+Example::
+
+    best_completed(study)[0].number
+    leaderboard(study).to_csv("leaderboard.csv", index=False)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import optuna
+import pandas as pd
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def finished_count(study: optuna.Study) -> int:
+    """Trials that count against ``search.n_trials``: complete or pruned."""
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Every trial, best first: complete by their values (the first objective, ties broken by the next ones),
+    then pruned by their last report, then the rest. The first complete trial is always Pareto-optimal."""
+    signs = [-1.0 if d == optuna.study.StudyDirection.MAXIMIZE else 1.0 for d in study.directions]
+
+    def key(t: optuna.trial.FrozenTrial) -> tuple[int, list[float], int]:
+        if t.state == optuna.trial.TrialState.COMPLETE and t.values:
+            group, values = 0, list(t.values)
+        elif t.state == optuna.trial.TrialState.PRUNED and t.intermediate_values:
+            group, values = 1, [t.intermediate_values[max(t.intermediate_values)]]
+        else:
+            group, values = 2, []
+        ordered = [sign * v if v is not None and math.isfinite(v) else math.inf for sign, v in zip(signs, values)]
+        return group, ordered, t.number
+
+    return sorted(study.get_trials(deepcopy=False), key=key)
+
+
+def metric_names(study: optuna.Study) -> list[str]:
+    """The names of the study's objectives (``value`` for an old unnamed single-objective study)."""
+    return list(study.metric_names or (["value"] if len(study.directions) == 1 else
+                                       [f"value_{i}" for i in range(len(study.directions))]))
+
+
+def pareto_numbers(study: optuna.Study) -> set[int]:
+    """Numbers of the trials on the Pareto front (for one objective: the best trial or trials)."""
+    return {t.number for t in study.best_trials}
+
+
+def leaderboard(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial, best first: number, state, value(s), Pareto flag, hyperparameters and bookkeeping.
+
+    ``value`` is the first objective; a multi-objective study adds one ``value.<metric>`` column per objective.
+    """
+    names = metric_names(study) if len(study.directions) > 1 else []
+    front = pareto_numbers(study)
+    rows: list[dict[str, Any]] = []
+    for rank, t in enumerate(ranked_trials(study), start=1):
+        attrs = t.user_attrs
+        values = list(t.values or [None] * len(study.directions))
+        row: dict[str, Any] = {"rank": rank, "trial": t.number, "state": t.state.name, "value": values[0]}
+        row.update({f"value.{name}": v for name, v in zip(names, values)})
+        row.update({
+            "pareto": t.number in front,
+            "n_params": attrs.get("n_params"), "epochs_run": attrs.get("epochs_run"),
+            "seconds": attrs.get("seconds"), "seed": attrs.get("seed"),
+            "mlflow_run_id": attrs.get("mlflow_run_id"), "fail_reason": attrs.get("fail_reason"),
+        })
+        row.update({f"hp.{k}": v for k, v in attrs.get("hparams", t.params).items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def best_completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Completed trials, best first (by the first objective; the first one is on the Pareto front)."""
+    return [t for t in ranked_trials(study) if t.state == optuna.trial.TrialState.COMPLETE]
