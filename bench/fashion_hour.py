@@ -82,12 +82,13 @@ def completed_models(cfg: DictConfig, launched: float | None, labels: np.ndarray
     import keras
     import optuna
 
+    from tuner.app import study_ref
     from tuner.data import load_dataset
-    from tuner.export.submission import mirror, predict
     from tuner.study import open_study
     from tuner.tracking.tracker import Tracker
+    from tuner.training.predict import mirror, predict
 
-    study = open_study(cfg, create=False)
+    study = open_study(study_ref(cfg))
     done = sorted((t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))),
                   key=lambda t: t.datetime_complete)
     if launched is None:

@@ -17,9 +17,13 @@ import tempfile
 
 from _common import study_cfg
 
-from tuner.runner.coordinate import RSS_ATTR, rss_mb  # noqa: E402
-from tuner.runner.loop import run_study  # noqa: E402
+from tuner.app import (
+    run_study,  # noqa: E402
+    study_ref,
+)
+from tuner.runner.coordinate import rss_mb
 from tuner.study import open_study  # noqa: E402
+from tuner.study.records import WORKER_RSS_MB as RSS_ATTR  # noqa: E402
 
 
 def main(n_trials: int, trials_per_worker: int | None) -> None:
@@ -30,7 +34,7 @@ def main(n_trials: int, trials_per_worker: int | None) -> None:
                         "data.max_samples=400", "search.space.batch_size=64", "pruner=none",
                         "search.space.width={type:int,low:8,high:64}")
         run_study(cfg)
-        rss = [t.user_attrs[RSS_ATTR] for t in open_study(cfg).trials]
+        rss = [t.user_attrs[RSS_ATTR] for t in open_study(study_ref(cfg)).trials]
     if not trials_per_worker:
         rss.append(rss_mb())  # this process, after the last trial
     print(f"{n_trials} trials, " + (f"a fresh worker process every {trials_per_worker}" if trials_per_worker

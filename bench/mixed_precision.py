@@ -22,11 +22,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-import tuner  # noqa: E402,F401 - quiets TensorFlow before Keras loads it
-
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+import tuner  # noqa: E402,F401 - quiets TensorFlow before Keras loads it
 from tuner.data.idx import load_idx_folder  # noqa: E402
 from tuner.models.builder import build_model  # noqa: E402
 from tuner.training.fit import compile_model  # noqa: E402

@@ -19,10 +19,13 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from tuner.app import (
+    run_study,  # noqa: E402
+    study_ref,
+)
 from tuner.config import compose  # noqa: E402
 from tuner.data import load_dataset  # noqa: E402
 from tuner.models.builder import build_model, new_session  # noqa: E402
-from tuner.runner.loop import run_study  # noqa: E402
 from tuner.study import open_study  # noqa: E402
 from tuner.training.fit import compile_model  # noqa: E402
 
@@ -59,7 +62,7 @@ def main(n_trials: int, epochs: int) -> None:
         start = time.perf_counter()
         run_study(cfg)
         study_seconds = time.perf_counter() - start
-        trials = open_study(cfg).trials
+        trials = open_study(study_ref(cfg)).trials
         inside = sum(t.user_attrs["seconds"] for t in trials)
         fits_inside = sum(_train_seconds(cfg, t) for t in trials)
         fit_seconds = 0.0

@@ -19,7 +19,10 @@ import time
 
 from _common import span_seconds, study_cfg
 
-from tuner.runner.loop import run_study  # noqa: E402
+from tuner.app import (
+    run_study,  # noqa: E402
+    study_ref,
+)
 from tuner.study import open_study  # noqa: E402
 
 PINNED = ["search.space.dropout=0.1", "search.space.optimizer=adam", "search.space.learning_rate=0.001",
@@ -55,7 +58,7 @@ def main(n_tiny: int, n_mid: int, n_fashion: int) -> None:
                 begin = time.perf_counter()
                 run_study(cfg)
                 wall = time.perf_counter() - begin
-                trials = open_study(cfg).trials
+                trials = open_study(study_ref(cfg)).trials
                 spans[workers] = span_seconds(trials)
                 finished = sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
             print(f"{label}, n_workers={workers}: {finished} trials, wall {wall:.1f} s, trial span "

@@ -18,7 +18,10 @@ import tempfile
 
 from _common import span_seconds, study_cfg
 
-from tuner.runner.loop import run_study  # noqa: E402
+from tuner.app import (
+    run_study,  # noqa: E402
+    study_ref,
+)
 from tuner.study import open_study  # noqa: E402
 
 TOLERANCE = 0.003  # 0.3 points of accuracy
@@ -31,7 +34,7 @@ def run(pruner: str, n_trials: int, epochs: int, max_samples: int) -> list:
                         f"search.space.epochs={epochs}", f"data.max_samples={max_samples}",
                         "tracking.log_models=false")
         run_study(cfg)
-        return open_study(cfg).trials
+        return open_study(study_ref(cfg)).trials
 
 
 def seconds_to_reach(trials: list, target: float) -> float | None:

@@ -52,8 +52,8 @@ from hydra.utils import instantiate  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from tuner.config import compose  # noqa: E402
-from tuner.search.space import Param, parse_space  # noqa: E402
 from tuner.search.sampling import sample  # noqa: E402
+from tuner.search.space import Param, parse_space  # noqa: E402
 
 RACE = ["search.enqueue=[]", "search.space.epochs=6"]
 TREES = 300

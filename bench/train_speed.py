@@ -28,8 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from tuner.config import compose  # noqa: E402
 from tuner.data import load_dataset  # noqa: E402
-from tuner.training.device import activate  # noqa: E402
 from tuner.models.builder import build_model, new_session  # noqa: E402
+from tuner.training.device import activate  # noqa: E402
 
 HP = {"arch": "cnn", "width": 128, "depth": 3, "dropout": 0.3, "activation": "relu", "initializer": "he_normal",
       "optimizer": "adam", "learning_rate": 2e-3, "batch_size": 128, "epochs": 2, "filters": 32, "kernel_size": 3,
@@ -72,7 +72,8 @@ class EpochTimer:
 def throughput(data, hp: dict, batches: int, path: str, jit: bool, batch_size: int) -> tuple[float, float, bool]:
     """Images per wall second and per CPU second (all threads) of the second epoch, and whether XLA really
     compiled (Keras falls back when a layer cannot). CPU seconds suffer less from other processes."""
-    from tuner.training.fit import batches as pipeline, compile_model
+    from tuner.training.fit import batches as pipeline
+    from tuner.training.fit import compile_model
 
     n = batches * batch_size
     x, y = data.x_train[:n], data.y_train[:n]

@@ -15,9 +15,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tuner.export.submission import export
-from tuner.runner.loop import run_study
-from tuner.study import open_study
+from tuner.app import export, join_study, run_study
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -85,7 +83,7 @@ def test_mlflow_ui_shows_runs_val_accuracy_and_plots(tiny_study, mlflow_ui, work
 
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium (see .ci/run)"
     cfg = tiny_study
-    study = open_study(cfg)
+    study = join_study(cfg)
     client = mlflow.MlflowClient(cfg.tracking.uri)
     experiment_id = client.get_experiment_by_name(cfg.name).experiment_id
     parent = study.user_attrs["mlflow_parent_run_id"]

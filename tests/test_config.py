@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import optuna
 import pytest
 
+from tuner.app import prepare
 from tuner.config import compose, validate
 from tuner.errors import ConfigError
-from tuner.runner.loop import prepare
 
 
 @pytest.mark.parametrize(
@@ -31,7 +32,7 @@ def test_typos_fail_at_compose_time(override):
 
 
 def test_bad_sampler_argument_is_a_config_error():
-    with pytest.raises(ConfigError, match="cannot build sampler/pruner"):
+    with pytest.raises(ConfigError, match="(?s)cannot build sampler .optuna.samplers.TPESampler.: .*no_such_arg"):
         prepare(compose(["+sampler.no_such_arg=1"]))
 
 
@@ -40,7 +41,9 @@ def test_bad_sampler_argument_is_a_config_error():
 def test_every_sampler_and_pruner_group_builds(sampler, pruner):
     _, built_sampler, built_pruner = prepare(compose([f"sampler={sampler}", f"pruner={pruner}"]))
     assert type(built_sampler).__name__.lower().startswith(sampler[:3])
-    assert built_pruner is not None
+    expected = {"median": "MedianPruner", "percentile": "PercentilePruner", "successive_halving":
+                "SuccessiveHalvingPruner", "hyperband": "HyperbandPruner", "none": "NopPruner"}[pruner]
+    assert isinstance(built_pruner, optuna.pruners.BasePruner) and type(built_pruner).__name__ == expected
 
 
 def test_seed_reaches_the_sampler():

@@ -11,10 +11,16 @@ import time
 import optuna
 import pytest
 
-from tuner.runner.coordinate import HOST_ATTR, PID_ATTR, START_ATTR, mark_owner, reap, wait_for_slot
+from tuner import app
+from tuner.app import join_study, run_study
 from tuner.errors import ConfigError
-from tuner.runner.loop import run_study
-from tuner.study import join_study, open_study, repair_journal
+from tuner.runner.coordinate import mark_owner, reap, wait_for_slot
+from tuner.search import parse_space
+from tuner.study import join_study as join_stored
+from tuner.study import repair_journal
+from tuner.study.records import WORKER_HOST as HOST_ATTR
+from tuner.study.records import WORKER_PID as PID_ATTR
+from tuner.study.records import WORKER_STARTED as START_ATTR
 from tuner.tracking.tracker import Tracker
 
 RUNNING = optuna.trial.TrialState.RUNNING
@@ -35,7 +41,7 @@ def running_trial(study: optuna.Study, pid: int | None = None) -> optuna.trial.T
 
 
 def test_slots_are_ordered_by_trial_number(make_cfg):
-    study = open_study(make_cfg("+experiment=digits_mlp"))
+    study = join_study(make_cfg("+experiment=digits_mlp"))
     first, second = running_trial(study), running_trial(study)
     # budget 1: trial 0 holds the slot, trial 1 must wait for it and is refused when time is up
     assert wait_for_slot(study, 1, None, first.number)
@@ -52,7 +58,7 @@ def test_slots_are_ordered_by_trial_number(make_cfg):
 
 def test_dead_workers_trials_are_failed_and_their_runs_killed(make_cfg, workdir):
     cfg = make_cfg("+experiment=digits_mlp")
-    study = open_study(cfg)
+    study = join_study(cfg)
     tracker = Tracker(cfg.tracking.uri, cfg.name)
     alive, dead, elsewhere = running_trial(study), running_trial(study, dead_pid()), running_trial(study, dead_pid())
     elsewhere.set_user_attr(HOST_ATTR, "another-" + socket.gethostname())
@@ -69,7 +75,7 @@ def test_dead_workers_trials_are_failed_and_their_runs_killed(make_cfg, workdir)
 
 
 def test_a_reused_pid_is_not_mistaken_for_the_owner(make_cfg):
-    study = open_study(make_cfg("+experiment=digits_mlp"))
+    study = join_study(make_cfg("+experiment=digits_mlp"))
     trial = running_trial(study, os.getpid())
     trial.set_user_attr(START_ATTR, "1")  # same pid, started at another time: another process
     assert reap(study, None) == [trial.number]
@@ -77,7 +83,7 @@ def test_a_reused_pid_is_not_mistaken_for_the_owner(make_cfg):
 
 def test_torn_journal_tail_is_cut_and_kept(make_cfg, workdir):
     cfg = make_cfg("+experiment=digits_mlp")
-    study = open_study(cfg)
+    study = join_study(cfg)
     study.tell(study.ask(), 0.5)
     path = workdir / "experiments/digits_mlp/study.journal"
     intact = path.read_bytes()
@@ -86,33 +92,34 @@ def test_torn_journal_tail_is_cut_and_kept(make_cfg, workdir):
     assert path.read_bytes() == intact
     assert (path.parent / "study.journal.torn").read_bytes().startswith(b'{"op_code": 5')
     path.write_bytes(intact + b"garbage\n")  # a complete line that is not JSON, last: also torn
-    study = open_study(cfg)
+    study = join_study(cfg)
     study.tell(study.ask(), 0.7)
-    assert [t.value for t in open_study(cfg).trials] == [0.5, 0.7]
+    assert [t.value for t in join_study(cfg).trials] == [0.5, 0.7]
 
 
 def test_corruption_before_the_last_record_is_a_clear_error(make_cfg, workdir):
     cfg = make_cfg("+experiment=digits_mlp")
-    study = open_study(cfg)
+    study = join_study(cfg)
     study.tell(study.ask(), 0.5)
     path = workdir / "experiments/digits_mlp/study.journal"
     lines = path.read_bytes().splitlines(keepends=True)
     path.write_bytes(lines[0] + b"{not json\n" + b"".join(lines[1:]))
     with pytest.raises(ConfigError, match="study.journal: record 2 of .* is corrupt"):
-        open_study(cfg)
+        join_study(cfg)
 
 
 def test_a_study_reused_with_another_space_is_refused(make_cfg):
-    open_study(make_cfg("+experiment=digits_mlp"))
-    open_study(make_cfg("+experiment=digits_mlp"))  # same space: resumes
+    join_study(make_cfg("+experiment=digits_mlp"))
+    join_study(make_cfg("+experiment=digits_mlp"))  # same space: resumes
     with pytest.raises(ConfigError, match=r"different search.space .* name=<new name>, or delete .*study.journal"):
-        open_study(make_cfg("+experiment=digits_mlp", "search.space.width={type:int,low:8,high:32}"))
+        join_study(make_cfg("+experiment=digits_mlp", "search.space.width={type:int,low:8,high:32}"))
 
 
 def test_only_one_of_two_joiners_creates_the_study(make_cfg):
-    cfg = make_cfg("+experiment=digits_mlp")
-    assert join_study(cfg)[1] is True
-    assert join_study(cfg)[1] is False
+    plan = app.plan(make_cfg("+experiment=digits_mlp"))
+    space = parse_space(plan.search.space)
+    assert join_stored(plan.study, plan.goals, space)[1] is True
+    assert join_stored(plan.study, plan.goals, space)[1] is False
 
 
 def closed_port() -> int:
@@ -148,7 +155,7 @@ def test_bad_worker_counts(make_cfg, n_workers, message):
 def test_a_trial_that_never_recorded_its_owner_is_reaped_after_a_while(make_cfg, monkeypatch):
     import tuner.runner.coordinate
 
-    study = open_study(make_cfg("+experiment=digits_mlp"))
+    study = join_study(make_cfg("+experiment=digits_mlp"))
     orphan = study.ask()
     assert reap(study, None) == []  # just started: its worker may be recording itself right now
     monkeypatch.setattr(tuner.runner.coordinate, "ORPHAN_S", 0.0)
@@ -160,7 +167,7 @@ def test_runs_left_running_without_a_running_trial_are_swept(make_cfg):
     from tuner.runner.coordinate import sweep_runs
 
     cfg = make_cfg("+experiment=digits_mlp")
-    study = open_study(cfg)
+    study = join_study(cfg)
     tracker = Tracker(cfg.tracking.uri, cfg.name)
     parent = tracker.open_parent(None, "study")
     live = running_trial(study)

@@ -6,11 +6,10 @@ from __future__ import annotations
 import optuna
 import pytest
 
+from tuner.app import join_study, prepare, run_study
 from tuner.config import compose
 from tuner.errors import ConfigError
-from tuner.runner.loop import prepare, run_study
 from tuner.search.samplers import CostAwareTPESampler
-from tuner.study import open_study
 
 SLOW, FAST = 40.0, 1.0  # seconds per epoch of the two sizes in _sized_study
 
@@ -72,6 +71,6 @@ def test_tpe_cost_drives_a_keras_study_past_its_start_up_trials(make_cfg):
     _, sampler, _ = prepare(cfg)
     assert isinstance(sampler, CostAwareTPESampler) and sampler._budget == 3600.0
     run_study(cfg)
-    trials = open_study(cfg).trials
+    trials = join_study(cfg).trials
     assert [t.state.name for t in trials] == ["COMPLETE"] * 4
     assert all(t.user_attrs["seconds"] > 0 for t in trials)

@@ -13,14 +13,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tuner.config import compose
 from tuner.data import load_images
 from tuner.errors import DataError
 
-from .datafiles import cifar_batch, idx_bytes, write_cifar_folder, write_digits_folder, write_idx_folder
+from .datafiles import (
+    cifar_batch,
+    idx_bytes,
+    write_cifar_folder,
+    write_digits_folder,
+    write_idx_folder,
+)
 
 
 def load(task: str, source: str, root: Path, cache: Path):
-    return load_images(task, source, str(root), 10, cache)
+    return load_images(compose([f"data={task}", f"data.source={source}", f"data.path={root}"]).data, cache)
 
 
 def refused(task: str, source: str, root: Path, tmp_path: Path, *needles: str) -> str:

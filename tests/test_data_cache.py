@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tuner.config import compose
 from tuner.data import load_images
 
 from .datafiles import write_cifar_folder, write_digits_folder
 
 
 def load(root: Path, cache: Path, task: str = "digits", source: str = "folder"):
-    return load_images(task, source, str(root), 10, cache)
+    return load_images(compose([f"data={task}", f"data.source={source}", f"data.path={root}"]).data, cache)
 
 
 def only_file(cache: Path) -> Path:

@@ -9,17 +9,20 @@ import sys
 import numpy as np
 import pytest
 
-from tuner.export.submission import export
-from tuner.runner.loop import run_study
-from tuner.study import open_study
+from tuner.app import export, join_study, run_study
 
 from .conftest import TINY_CNN
-from .datafiles import FASHION_DIR, FASHION_MISSING, write_cifar_folder, write_digits_folder
+from .datafiles import (
+    FASHION_DIR,
+    FASHION_MISSING,
+    write_cifar_folder,
+    write_digits_folder,
+)
 
 
 def study_and_export(cfg) -> tuple[list[list[str]], float | None]:
     run_study(cfg)
-    assert [t.state.name for t in open_study(cfg).trials] == ["COMPLETE"]
+    assert [t.state.name for t in join_study(cfg).trials] == ["COMPLETE"]
     sub = export(cfg)
     rows = list(csv.reader(open(sub.path)))
     assert rows[0] == ["filename", "label"] and len(rows) - 1 == sub.rows
@@ -51,7 +54,7 @@ def test_cifar_study_with_augmentation_exports_stable_ids(make_cfg, tmp_path):
     rows, accuracy = study_and_export(cfg)
     assert [r[0] for r in rows] == [f"cifar10-test-{i:05d}" for i in range(40)]
     assert accuracy is not None and 0.0 <= accuracy <= 1.0
-    hp = open_study(cfg).trials[0].user_attrs["hparams"]
+    hp = join_study(cfg).trials[0].user_attrs["hparams"]
     assert hp["augment_flip"] is True and np.isclose(hp["augment_shift"], 0.1)
 
 

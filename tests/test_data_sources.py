@@ -14,15 +14,22 @@ from tuner.config import compose
 from tuner.data import load_dataset, load_images
 from tuner.errors import ConfigError, DataError
 
-from .datafiles import (FASHION_DIR, FASHION_MISSING, mnist5k, write_cifar_folder, write_digits_folder,
-                        write_idx_folder)
+from .datafiles import (
+    FASHION_DIR,
+    FASHION_MISSING,
+    mnist5k,
+    write_cifar_folder,
+    write_digits_folder,
+    write_idx_folder,
+)
 
 
 def test_folder_and_idx_decode_the_same_digits(tmp_path):
     x, y = mnist5k(120)
-    folder = load_images("digits", "folder", str(write_digits_folder(tmp_path / "f")), 10, tmp_path / "c")
+    folder = load_images(compose(["data.source=folder", f"data.path={write_digits_folder(tmp_path / 'f')}"]).data, tmp_path / "c")
     for gz in (True, False):
-        idx = load_images("digits", "idx", str(write_idx_folder(tmp_path / f"i{gz}", gz=gz)), 10, tmp_path / "c")
+        idx = load_images(compose(["data.source=idx", f"data.path={write_idx_folder(tmp_path / f'i{gz}', gz=gz)}"]).data,
+                          tmp_path / "c")
         np.testing.assert_array_equal(idx.x, folder.x)
         np.testing.assert_array_equal(idx.test_x, folder.test_x)
         np.testing.assert_array_equal(idx.y, folder.y)
@@ -45,7 +52,7 @@ def test_folder_split_keeps_test_csv_order_and_names(tmp_path):
 
 
 def test_cifar_batches_load_as_32x32_colour(tmp_path):
-    images = load_images("cifar10", "batches", str(write_cifar_folder(tmp_path / "cifar")), 10, tmp_path / "c")
+    images = load_images(compose(["data=cifar10", f"data.path={write_cifar_folder(tmp_path / 'cifar')}"]).data, tmp_path / "c")
     assert images.x.shape == (200, 32, 32, 3) and images.test_x.shape == (40, 32, 32, 3)
     assert images.x.dtype == np.uint8 and set(images.y) == set(images.test_y) == set(range(10))
     # the red plane of each synthetic image encodes its label: channels are in the right place
@@ -114,8 +121,9 @@ def test_keras_source_offline_names_the_other_sources(tmp_path):
     """Offline for real: an empty Keras home and every proxy pointing at a closed local port."""
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env.update(KERAS_HOME=str(tmp_path / "keras"), https_proxy="http://127.0.0.1:9", http_proxy="http://127.0.0.1:9")
-    code = ("from pathlib import Path; from tuner.data import load_images; from tuner.errors import DataError\n"
-            "try: load_images('digits', 'keras', None, 10, Path('cache'))\n"
+    code = ("from pathlib import Path; from tuner.config import compose; from tuner.data import load_images\n"
+            "from tuner.errors import DataError\n"
+            "try: load_images(compose(['data.source=keras']).data, Path('cache'))\n"
             "except DataError as err: print('DataError:', err)")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)

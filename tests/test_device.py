@@ -11,12 +11,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tuner.app import join_study, run_study
 from tuner.config import compose, validate
-from tuner.training.device import ALL_GPUS_ENV, assign, failure_reason, plan, visible_gpus
 from tuner.errors import ConfigError
 from tuner.models.builder import build_model, new_session
-from tuner.runner.loop import run_study
-from tuner.study import open_study
+from tuner.training.device import (
+    ALL_GPUS_ENV,
+    assign,
+    failure_reason,
+    plan,
+    visible_gpus,
+)
 
 CNN = {"arch": "cnn", "width": 16, "depth": 1, "dropout": 0.0, "activation": "relu", "initializer": "he_normal",
        "filters": 8, "kernel_size": 3, "pooling": "max", "padding": "same", "batch_norm": False}
@@ -99,7 +104,7 @@ def test_out_of_memory_fails_the_trial_as_oom_and_the_study_goes_on(make_cfg):
                    "~search.space.width", f"+search.space.width={{type:categorical,choices:[16,{huge}]}}",
                    f"search.enqueue=[{{width:{huge}}},{{width:16}}]")
     run_study(cfg)
-    trials = open_study(cfg).trials
+    trials = join_study(cfg).trials
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
     assert trials[0].user_attrs["fail_reason"].startswith("oom: ") and "OOM when allocating" in \
         trials[0].user_attrs["fail_reason"]

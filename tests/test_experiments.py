@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tuner.runner.loop import run_study
-from tuner.study import open_study
+from tuner.app import join_study, run_study
 
 from .conftest import ROOT, TINY_CNN
 from .datafiles import FASHION_DIR, FASHION_MISSING, write_cifar_folder
@@ -35,5 +34,5 @@ def test_experiment_runs_one_tiny_trial(name, make_cfg, tmp_path):
                    *task_data(name, tmp_path))
     assert cfg.name == name, "an experiment's name must match its file name"
     run_study(cfg)
-    assert [t.state.name for t in open_study(cfg).trials] == ["COMPLETE"]
+    assert [t.state.name for t in join_study(cfg).trials] == ["COMPLETE"]
     assert Path(cfg.experiments_dir, name, "leaderboard.csv").exists()

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from bench.fashion_hour import ensemble_curve, milestones, read_labels, score
 
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from tuner.app import prepare
 from tuner.config import compose
 from tuner.errors import ConfigError
 from tuner.models.builder import build_model
-from tuner.runner.loop import prepare
 from tuner.search.space import parse_space
 
 MLP = {"arch": "mlp", "width": 8, "depth": 1, "dropout": 0.0, "activation": "relu", "initializer": "he_normal"}

@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tuner.export.insight import confusion_matrix, explain, first_conv_kernel, occlusion, saliency, worst_mistakes
 from tuner.models.builder import build_model, describe, new_session
+from tuner.submission.insight import (
+    confusion_matrix,
+    explain,
+    first_conv_kernel,
+    occlusion,
+    saliency,
+    worst_mistakes,
+)
 
 CNN = {"arch": "cnn", "depth": 1, "filters": 4, "kernel_size": 3, "padding": "same", "pooling": "max",
        "batch_norm": False, "activation": "relu", "initializer": "he_normal", "width": 8, "dropout": 0.0}

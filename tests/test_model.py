@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
@@ -62,8 +63,12 @@ def test_small_random_normal_initializer():
 
 
 @pytest.mark.parametrize("name", INITIALIZERS)
-def test_every_initializer_builds(name):
-    assert initializer(name) is not None
+def test_every_initializer_builds_the_one_it_names(name):
+    init = initializer(name)
+    assert isinstance(init, keras.initializers.Initializer)
+    assert type(init).__name__ == "".join(part.title() for part in name.split("_"))  # he_normal -> HeNormal
+    values = np.asarray(init((64, 64)))
+    assert values.shape == (64, 64) and (values == 0).all() == (name == "zeros")
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
@@ -93,7 +98,6 @@ def test_block_defaults_are_the_single_conv_flatten_design():
 
 
 def test_batch_norm_momentum_reaches_every_batch_norm_layer_and_defaults_to_keras():
-    import keras
 
     hp = {**CNN, "depth": 2, "batch_norm": True, "block": "double"}
 

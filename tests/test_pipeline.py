@@ -9,7 +9,14 @@ import pytest
 from tuner.config import compose
 from tuner.data import load_dataset
 from tuner.models.builder import build_model, new_session
-from tuner.training.fit import ONE_CYCLE_PEAK_AT, ONE_CYCLE_START, PLATEAU_FACTOR, batches, learning_rate, train
+from tuner.training.fit import (
+    ONE_CYCLE_PEAK_AT,
+    ONE_CYCLE_START,
+    PLATEAU_FACTOR,
+    batches,
+    learning_rate,
+    train,
+)
 
 HP = {"arch": "mlp", "width": 16, "depth": 1, "dropout": 0.0, "activation": "relu", "initializer": "he_normal",
       "optimizer": "adam", "learning_rate": 1e-2, "batch_size": 64, "epochs": 2}

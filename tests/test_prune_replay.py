@@ -8,7 +8,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-
 from bench.prune_replay import replay, whole_curves
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,11 +14,12 @@ import numpy as np
 import optuna
 import pytest
 
+from tuner.app import export, join_study, plan, prepare, run_study
 from tuner.data import load_dataset
 from tuner.errors import ConfigError
-from tuner.export.submission import export
-from tuner.runner.loop import _enqueue, prepare, run_study
-from tuner.study import best_completed, open_study
+from tuner.runner.loop import enqueue
+from tuner.search import parse_space
+from tuner.study import best_completed
 
 from .test_cli import CLI_TINY, tuner
 
@@ -33,7 +34,7 @@ def test_early_stopping_value_mlflow_and_saved_model_agree(make_cfg, tmp_path):
     cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=1", "search.space.epochs=6", "search.space.patience=2",
                    "search.space.optimizer=sgd", "search.space.learning_rate=0.5")  # fast enough to bounce
     value = run_study(cfg)
-    trial = open_study(cfg).trials[0]
+    trial = join_study(cfg).trials[0]
     _, children = child_runs(cfg)
     child = children.iloc[0]
     client = mlflow.MlflowClient(cfg.tracking.uri)
@@ -50,7 +51,7 @@ def test_refit_is_the_model_exported_and_recorded(make_cfg, tmp_path):
     cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=2", "export.refit=true", "export.refit_epochs=2",
                    "export.insight=false")
     run_study(cfg)
-    best = best_completed(open_study(cfg))[0]
+    best = best_completed(join_study(cfg))[0]
     sub = export(cfg)
     assert sub.trial == best.number and sub.refit_epochs == 2
     df, _ = child_runs(cfg)
@@ -84,7 +85,7 @@ def test_ensemble_with_tta_submits_the_mean_of_the_best_models_on_both_views(mak
     cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=3", "data.flip_keeps_label=true",
                    "export.ensemble=2", "export.tta=true", "export.insight=false")
     run_study(cfg)
-    best = best_completed(open_study(cfg))[:2]
+    best = best_completed(join_study(cfg))[:2]
     sub = export(cfg)
     assert sub.trials == tuple(t.number for t in best) and sub.trial == best[0].number and sub.tta
     client = mlflow.MlflowClient(cfg.tracking.uri)
@@ -114,7 +115,7 @@ def test_an_ensemble_of_refits_retrains_each_member(make_cfg, tmp_path):
     cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=3", "export.refit=true", "export.refit_epochs=1",
                    "export.ensemble=2", "export.insight=false", "export.register=false")
     run_study(cfg)
-    best = [t.number for t in best_completed(open_study(cfg))[:2]]
+    best = [t.number for t in best_completed(join_study(cfg))[:2]]
     sub = export(cfg)
     run_id, tags = parent_tags(cfg)
     assert sub.trials == tuple(best) and sub.refit_epochs == 1
@@ -144,21 +145,21 @@ def waiting(study: optuna.Study) -> list[dict]:
 def test_warm_start_enqueues_the_best_fitting_trials_once(make_cfg, caplog):
     source = make_cfg("+experiment=digits_mlp", "search.n_trials=3")
     run_study(source)
-    best = [t.params for t in best_completed(open_study(source))]
+    best = [t.params for t in best_completed(join_study(source))]
 
     cfg = make_cfg("+experiment=digits_mlp", "name=warm", "search.warm_start=digits_mlp", "search.warm_start_top=2")
     prepare(cfg)
-    study = open_study(cfg)
-    _enqueue(study, cfg)
+    study = join_study(cfg)
+    enqueue(study, plan(cfg), parse_space(cfg.search.space))
     assert waiting(study) == best[:2]
-    _enqueue(study, cfg)  # a rerun enqueues nothing more
+    enqueue(study, plan(cfg), parse_space(cfg.search.space))  # a rerun enqueues nothing more
     assert len(waiting(study)) == 2
 
     narrow = make_cfg("+experiment=digits_mlp", "name=narrow", "search.warm_start=digits_mlp",
                       "search.space.width={type:int,low:32,high:64}")  # the source's widths were 8..16
-    study = open_study(narrow)
+    study = join_study(narrow)
     with caplog.at_level(logging.WARNING, logger="tuner.study.warmstart"):
-        _enqueue(study, narrow)
+        enqueue(study, plan(narrow), parse_space(narrow.search.space))
     assert waiting(study) == []
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert len(skipped) == 3 and all("width=" in m and "search.space.width" in m for m in skipped)
@@ -183,13 +184,13 @@ def test_a_trial_running_at_the_deadline_stops_after_its_epoch_pruned(make_cfg):
     """search.timeout is a wall clock for the whole invocation, not a limit on starting trials."""
     import time
 
-    from tuner.runner.loop import DEADLINE_ATTR
+    from tuner.study.records import STOPPED_AT_DEADLINE as DEADLINE_ATTR
 
     cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=5", "search.space.epochs=500", "search.timeout=3")
     start = time.monotonic()
     assert run_study(cfg) is None  # nothing completed: the CLI turns this into exit 2
     took = time.monotonic() - start
-    trials = open_study(cfg).trials
+    trials = join_study(cfg).trials
     assert len(trials) == 1 and trials[0].state == optuna.trial.TrialState.PRUNED
     stopped = trials[0].user_attrs[DEADLINE_ATTR]
     assert 1 <= stopped < 500 and len(trials[0].intermediate_values) == stopped

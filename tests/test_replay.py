@@ -7,10 +7,9 @@ import sys
 
 import pytest
 
+from tuner.app import replay, run_study, study_ref
 from tuner.config import compose
 from tuner.errors import ConfigError
-from tuner.runner.replay import replay
-from tuner.runner.loop import run_study
 from tuner.study import open_study
 
 from .conftest import TINY
@@ -23,11 +22,11 @@ def test_replay_reproduces_the_trial_value_exactly(workdir):
     run_study(cfg, overrides)  # as `python -m tuner` passes its command-line overrides
     result = replay(cfg, 1)
     assert result.study == "digits_mlp_replay_t1" and result.metric == "val_accuracy"
-    original = open_study(cfg).trials[1]
+    original = open_study(study_ref(cfg)).trials[1]
     assert result.original == original.value
     # same hyperparameters, data and seed, op determinism on: on CPU the value comes back exactly
     assert result.replayed == result.original
-    replayed = open_study(compose([*overrides, "name=digits_mlp_replay_t1"]), create=False).trials
+    replayed = open_study(study_ref(compose([*overrides, "name=digits_mlp_replay_t1"]))).trials
     assert len(replayed) == 1 and replayed[0].user_attrs["seed"] == original.user_attrs["seed"]
     assert replayed[0].user_attrs["hparams"] == original.user_attrs["hparams"]
     assert replay(cfg, 1) == result  # a second call reports the replay study, it does not train again

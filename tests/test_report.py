@@ -10,11 +10,10 @@ import sys
 import mlflow
 import pytest
 
+from tuner.app import export, join_study, run_study
+from tuner.app import leaderboard as top_table
 from tuner.errors import ConfigError
-from tuner.export.submission import export, registry_name
-from tuner.cli.leaderboard import top_table
-from tuner.runner.loop import run_study
-from tuner.study import open_study
+from tuner.submission.export import registry_name
 
 MLP_VS_CNN = ["+experiment=digits_mlp_vs_cnn", "search.space.filters=4", "search.space.kernel_size=3",
               "search.enqueue=[{arch:mlp},{arch:cnn}]"]
@@ -27,7 +26,7 @@ def _artifacts(client: mlflow.MlflowClient, run_id: str, folder: str | None = No
 def test_plots_trial_artifacts_insight_registry_and_leaderboard(make_cfg, workdir):
     cfg = make_cfg(*MLP_VS_CNN)
     run_study(cfg)
-    study = open_study(cfg)
+    study = join_study(cfg)
     assert {t.params["arch"] for t in study.trials} == {"mlp", "cnn"}
     client = mlflow.MlflowClient(cfg.tracking.uri)
     parent = study.user_attrs["mlflow_parent_run_id"]

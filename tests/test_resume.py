@@ -12,8 +12,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from tuner.app import join_study
 from tuner.config import compose
-from tuner.study import open_study
 
 from .conftest import TINY
 
@@ -51,7 +51,7 @@ def runs(cwd: Path, name: str = "digits_mlp"):
 
 
 def study_of(cwd: Path, *extra: str):
-    return open_study(compose([*ARGS, f"experiments_dir={cwd / 'experiments'}", *extra]))
+    return join_study(compose([*ARGS, f"experiments_dir={cwd / 'experiments'}", *extra]))
 
 
 def test_kill_9_mid_trial_then_rerun_resumes_to_the_budget(tmp_path):

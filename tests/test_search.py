@@ -11,13 +11,12 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from tuner.config import compose, objectives, validate
+from tuner.app import export, join_study, prepare, run_study
+from tuner.config import compose, objectives
 from tuner.errors import ConfigError
-from tuner.export.submission import export
-from tuner.runner.loop import prepare, run_study
 from tuner.search.samplers import grid_space
 from tuner.search.space import parse_space
-from tuner.study import leaderboard, open_study
+from tuner.study import leaderboard
 
 from .conftest import ROOT
 
@@ -88,7 +87,7 @@ def test_tpe_options_are_config_keys():
 def test_every_sampler_drives_a_tiny_study(sampler, make_cfg):
     cfg = make_cfg("+experiment=digits_mlp", f"sampler={sampler}", "search.n_trials=2", *DISCRETE)
     run_study(cfg)
-    study = open_study(cfg)
+    study = join_study(cfg)
     trials = study.trials
     assert [t.state.name for t in trials] == ["COMPLETE"] * 2
     for t in trials:
@@ -133,7 +132,7 @@ def test_hyperband_prunes_keras_trials_by_epoch(make_cfg):
                    "search.enqueue=[{learning_rate:0.01},{learning_rate:0.01},{learning_rate:0.01},"
                    "{learning_rate:1e-7},{learning_rate:1e-7}]", "search.space.width=16")
     run_study(cfg)
-    trials = open_study(cfg).trials
+    trials = join_study(cfg).trials
     assert [t.state.name for t in trials][:3] == ["COMPLETE"] * 3
     assert "PRUNED" in [t.state.name for t in trials[3:]]
     assert all(sorted(t.intermediate_values) == list(range(len(t.intermediate_values))) for t in trials)
@@ -154,16 +153,16 @@ MULTI = ["search.metric=[val_accuracy,n_params,inference_ms]", "search.direction
 def test_bad_objectives_are_rejected(override, message):
     cfg = compose(["pruner=median", *override])
     with pytest.raises(ConfigError) as err:
-        validate(cfg)
+        prepare(cfg)  # validates, then builds the pruner: a multi-objective study refuses a real one
     assert message in str(err.value)
 
 
 def test_multi_objective_study_ranks_marks_the_pareto_front_and_exports(make_cfg, workdir):
     cfg = make_cfg("+experiment=digits_mlp", *MULTI, "search.n_trials=4", "sampler=random",
                    "search.space.width={type:int,low:8,high:64,log:true}")
-    assert objectives(cfg) == [("val_accuracy", "maximize"), ("n_params", "minimize"), ("inference_ms", "minimize")]
+    assert objectives(cfg.search) == [("val_accuracy", "maximize"), ("n_params", "minimize"), ("inference_ms", "minimize")]
     best = run_study(cfg)
-    study = open_study(cfg)
+    study = join_study(cfg)
     assert study.metric_names == ["val_accuracy", "n_params", "inference_ms"]
     done = study.trials
     assert [t.state.name for t in done] == ["COMPLETE"] * 4
@@ -189,7 +188,7 @@ def test_multi_objective_study_ranks_marks_the_pareto_front_and_exports(make_cfg
 
 
 def test_resuming_with_other_directions_is_refused(make_cfg):
-    open_study(make_cfg("+experiment=digits_mlp", *MULTI, "pruner=none"))
+    join_study(make_cfg("+experiment=digits_mlp", *MULTI, "pruner=none"))
     with pytest.raises(ConfigError, match=r"created with direction \['maximize', 'minimize', 'minimize'\], "
                                           "not search.direction=maximize"):
-        open_study(make_cfg("+experiment=digits_mlp"))
+        join_study(make_cfg("+experiment=digits_mlp"))

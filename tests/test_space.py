@@ -5,8 +5,8 @@ import pytest
 
 from tuner.config import compose
 from tuner.errors import ConfigError
-from tuner.search.space import parse_space
 from tuner.search.sampling import sample, trial_seed
+from tuner.search.space import parse_space
 
 BASE = {
     "arch": "mlp", "width": {"type": "int", "low": 8, "high": 64, "log": True}, "depth": 2,

@@ -9,11 +9,9 @@ import numpy as np
 import optuna
 import pytest
 
+from tuner.app import export, join_study, run_study
 from tuner.data import load_dataset
 from tuner.errors import ConfigError
-from tuner.export.submission import export
-from tuner.runner.loop import run_study
-from tuner.study import open_study
 
 from .runs import assert_one_parent
 
@@ -26,7 +24,7 @@ def runs(cfg):
 def test_three_trial_study_is_tracked_and_exported(make_cfg, workdir):
     cfg = make_cfg("+experiment=digits_cnn", "search.space.filters=4")
     best = run_study(cfg)
-    study = open_study(cfg)
+    study = join_study(cfg)
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
     assert best == max(t.value for t in study.trials)
 
@@ -65,14 +63,14 @@ def test_rerun_resumes_to_the_total_budget(make_cfg):
     run_study(make_cfg("+experiment=digits_mlp", "search.n_trials=2"))
     cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=4")
     run_study(cfg)
-    study = open_study(cfg)
+    study = join_study(cfg)
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
     assert [t.number for t in study.trials] == [0, 1, 2, 3]
     df = runs(cfg)
     assert df["tags.mlflow.parentRunId"].isna().sum() == 1
     assert df["tags.mlflow.parentRunId"].notna().sum() == 4
     run_study(cfg)  # budget reached: nothing more runs
-    assert len(open_study(cfg).trials) == 4
+    assert len(join_study(cfg).trials) == 4
 
 
 def test_failed_trial_is_recorded_and_the_study_goes_on(make_cfg):
@@ -81,7 +79,7 @@ def test_failed_trial_is_recorded_and_the_study_goes_on(make_cfg):
                    "search.space.filters=4", "search.space.padding={type:categorical,choices:[same,valid]}",
                    "search.enqueue=[{padding:valid},{padding:same}]", "search.n_trials=2", "sampler=random")
     run_study(cfg)
-    study = open_study(cfg)
+    study = join_study(cfg)
     states = {t.number: t.state.name for t in study.trials}
     assert states[0] == "FAIL" and states[1] == "COMPLETE"
     assert "ValueError" in study.trials[0].user_attrs["fail_reason"]
@@ -96,7 +94,7 @@ def test_a_study_that_only_fails_stops_with_the_reason(make_cfg):
                    "search.space.filters=4", "search.space.padding=valid", "search.max_failures=2")
     with pytest.raises(TunerError, match="2 trials failed in a row.*ValueError"):
         run_study(cfg)
-    assert [t.state.name for t in open_study(cfg).trials] == ["FAIL", "FAIL"]
+    assert [t.state.name for t in join_study(cfg).trials] == ["FAIL", "FAIL"]
     assert set(runs(cfg)["status"]) == {"FAILED"}
 
 
@@ -105,7 +103,7 @@ def test_pruned_trials_count_toward_the_budget(make_cfg):
                    "pruner=median", "pruner.n_startup_trials=1", "pruner.n_warmup_steps=0",
                    "search.space.learning_rate={type:float,low:1e-5,high:1e-1,log:true}")
     run_study(cfg)
-    trials = open_study(cfg).trials
+    trials = join_study(cfg).trials
     states = [t.state.name for t in trials]
     assert "PRUNED" in states and states.count("COMPLETE") + states.count("PRUNED") == 5
     for t in trials:
@@ -123,7 +121,7 @@ def test_no_trial_is_pruned_at_its_last_epoch(make_cfg, epochs):
                    "search.space.learning_rate={type:float,low:1e-7,high:1e-2,log:true}",
                    "search.enqueue=[{learning_rate:0.01},{learning_rate:1e-7},{learning_rate:1e-7}]")
     run_study(cfg)
-    trials = open_study(cfg).trials
+    trials = join_study(cfg).trials
     assert trials[1].intermediate_values[1] < trials[0].intermediate_values[1]  # the rule's case holds
     if epochs == 2:
         assert [t.state.name for t in trials] == ["COMPLETE"] * 3
@@ -135,7 +133,7 @@ def test_no_trial_is_pruned_at_its_last_epoch(make_cfg, epochs):
 def test_direction_mismatch_with_stored_study(make_cfg):
     run_study(make_cfg("+experiment=digits_mlp", "search.n_trials=1"))
     with pytest.raises(ConfigError, match="created with direction maximize"):
-        open_study(make_cfg("+experiment=digits_mlp", "search.direction=minimize", "search.metric=val_loss"))
+        join_study(make_cfg("+experiment=digits_mlp", "search.direction=minimize", "search.metric=val_loss"))
 
 
 def test_export_without_a_completed_trial_writes_nothing(make_cfg, workdir):
@@ -144,7 +142,7 @@ def test_export_without_a_completed_trial_writes_nothing(make_cfg, workdir):
     cfg = make_cfg("+experiment=digits_mlp")
     with pytest.raises(ConfigError, match="no study 'digits_mlp'"):
         export(cfg)
-    optuna.create_study(study_name="digits_mlp", storage=open_study(cfg)._storage, load_if_exists=True)
+    optuna.create_study(study_name="digits_mlp", storage=join_study(cfg)._storage, load_if_exists=True)
     with pytest.raises(TunerError, match="no completed trial"):
         export(cfg)
     assert not (workdir / "experiments/digits_mlp/submission.csv").exists()
@@ -155,7 +153,7 @@ def test_export_falls_back_when_the_best_model_is_missing(make_cfg, workdir):
 
     cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=2")
     run_study(cfg)
-    study = open_study(cfg)
+    study = join_study(cfg)
     best = study.best_trial
     client = mlflow.MlflowClient(cfg.tracking.uri)
     uri = client.get_run(best.user_attrs["mlflow_run_id"]).info.artifact_uri

@@ -8,7 +8,7 @@ import pytest
 
 from tuner.data import Dataset
 from tuner.errors import TunerError
-from tuner.export.submission import write_submission
+from tuner.submission.export import write_submission
 
 
 def _data(ids: tuple[str, ...] = ("a.png", "b.png", "c.png"), n_classes: int = 10) -> Dataset:

@@ -9,8 +9,8 @@ from omegaconf import OmegaConf
 
 from tuner.config import compose
 from tuner.models.builder import build_model
-from tuner.search.space import Param, parse_space
 from tuner.search.sampling import sample
+from tuner.search.space import Param, parse_space
 
 
 def dense(n_in: int, n_out: int) -> int:
@@ -77,12 +77,11 @@ def test_enqueued_trials_build_the_tutorial_models(tutorial):
 
 
 def test_the_study_runs_the_first_enqueued_step_as_given(make_cfg):
-    from tuner.runner.loop import run_study
-    from tuner.study import open_study
+    from tuner.app import join_study, run_study
 
     cfg = make_cfg("+experiment=digits_tutorial", "data.max_samples=400", "search.n_trials=1", tiny=False)
     run_study(cfg)
-    trial, *waiting = open_study(cfg).trials
+    trial, *waiting = join_study(cfg).trials
     assert trial.state.name == "COMPLETE"
     assert [t.state.name for t in waiting] == ["WAITING"] * 6  # the rest of the walk, for the next run
     assert trial.params == {"arch": "mlp", "width": 50, "depth": 1, "dropout": 0.0, "epochs": 5}

@@ -7,11 +7,11 @@ import time
 import keras_tuner
 import numpy as np
 import pytest
-
 from bench.vs_kerastuner.__main__ import main, report, summary, task_overrides
 from bench.vs_kerastuner.race import Result, max_epochs
 from bench.vs_kerastuner.timed import Clock, run_until_deadline, timed
 from bench.vs_kerastuner.translate import TunerHyperModel, declare
+
 from tuner.data import Dataset
 from tuner.search.space import parse_space
 

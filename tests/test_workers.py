@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tuner.runner.loop import run_study
-from tuner.study import open_study
+from tuner.app import join_study, run_study
 from tuner.runner.workers import threads_per_worker
 
 from .runs import assert_one_parent
@@ -12,7 +11,7 @@ from .runs import assert_one_parent
 def test_two_workers_finish_exactly_the_budget_under_one_parent(make_cfg, capfd):
     cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=6", "search.n_workers=2", "search.space.epochs=2")
     best = run_study(cfg)
-    trials = open_study(cfg).trials
+    trials = join_study(cfg).trials
     assert [t.state.name for t in trials] == ["COMPLETE"] * 6
     assert [t.number for t in trials] == list(range(6))
     assert len({t.user_attrs["worker_pid"] for t in trials}) == 2  # both workers ran trials
@@ -24,13 +23,13 @@ def test_two_workers_finish_exactly_the_budget_under_one_parent(make_cfg, capfd)
     assert {t.user_attrs["mlflow_run_id"] for t in trials} == set(children["run_id"])
 
     run_study(cfg)  # resumed with the budget reached: no worker runs a trial
-    assert len(open_study(cfg).trials) == 6
+    assert len(join_study(cfg).trials) == 6
 
 
 def test_a_worker_is_replaced_after_trials_per_worker(make_cfg):
     cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=3", "search.trials_per_worker=2")
     run_study(cfg)
-    trials = open_study(cfg).trials
+    trials = join_study(cfg).trials
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3
     pids = [t.user_attrs["worker_pid"] for t in trials]
     assert pids[0] == pids[1] != pids[2]

@@ -27,11 +27,17 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tuner  # noqa: F401,E402 - quiets TensorFlow before anything imports it
-from bench.vs_kerastuner.race import TRIAL_LIMIT, Result, run_kerastuner, run_tuner, warm_up  # noqa: E402
+from bench.vs_kerastuner.race import (  # noqa: E402
+    TRIAL_LIMIT,
+    Result,
+    run_kerastuner,
+    run_tuner,
+    warm_up,
+)
 from tuner.config import compose  # noqa: E402
 from tuner.data import load_dataset  # noqa: E402
-from tuner.training.device import activate  # noqa: E402
 from tuner.search.space import parse_space  # noqa: E402
+from tuner.training.device import activate  # noqa: E402
 
 TOOLS = ("tuner", "hyperband", "random")
 

@@ -82,14 +82,14 @@ def run_tuner(cfg: DictConfig, budget: float, data: Dataset) -> Result:
     import keras
     import optuna
 
-    from tuner.runner.loop import run_study
+    from tuner.app import run_study, study_ref
     from tuner.study import open_study
     from tuner.tracking.tracker import Tracker
 
     began, start = dt.datetime.now(), time.monotonic()
     run_study(cfg)
     wall = time.monotonic() - start
-    study = open_study(cfg, create=False)
+    study = open_study(study_ref(cfg))
     counted = [t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None
                and (t.datetime_complete - began).total_seconds() <= budget]
     done = [t for t in counted if t.state == optuna.trial.TrialState.COMPLETE]

@@ -22,14 +22,13 @@ import contextlib
 import math
 from typing import Any, Mapping
 
-import tuner  # noqa: F401 - quiets TensorFlow before keras_tuner imports it
 import keras
 import keras_tuner
 import numpy as np
 
-from tuner.search.space import Param
-
+import tuner  # noqa: F401 - quiets TensorFlow before keras_tuner imports it
 from tuner.models.hyperparameters import HYPERPARAMETERS
+from tuner.search.space import Param
 
 
 def declare(hp: keras_tuner.HyperParameters, space: Mapping[str, Param]) -> dict[str, Any]:

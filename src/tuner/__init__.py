@@ -21,7 +21,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 if TYPE_CHECKING:
-    from tuner.export.submission import Submission
+    from tuner.submission.export import Submission
 
 __version__ = "0.1.0"
 __all__ = ["export", "run"]
@@ -35,17 +35,9 @@ def run(overrides: list[str] | None = None) -> float:
     return app.run(compose(overrides), list(overrides or []))
 
 
-def _export(overrides: list[str] | None = None) -> Submission:
+def export(overrides: list[str] | None = None) -> Submission:
+    """Write the submission of the study the overrides describe, as ``python -m tuner.export <overrides>``."""
     from tuner import app
     from tuner.config import compose
 
     return app.export(compose(overrides))
-
-
-def __getattr__(name: str) -> object:
-    """``tuner.export`` before the package is imported: import it (it is callable, see ``tuner.export``)."""
-    if name == "export":
-        import importlib
-
-        return importlib.import_module("tuner.export")
-    raise AttributeError(f"module 'tuner' has no attribute {name!r}")

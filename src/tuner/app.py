@@ -1,4 +1,6 @@
-"""The wiring: the one module that holds the whole config and hands each stage its own part.
+"""The wiring: the one module that holds the whole config. It validates it, turns it into typed
+sections once (``tuner.config.to_settings``) and hands each stage its own part: the runner a ``Plan``,
+the export an ``ExportPlan``, the study stage a ``StudyRef``.
 
 ``tuner.cli`` (the commands) and the Python API (``tuner.run``, ``tuner.export``) call these functions.
 
@@ -13,53 +15,127 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import optuna
 from omegaconf import DictConfig
 
-from tuner.config import objectives, validate
-from tuner.errors import TunerError
+from tuner.config import TunerConfig, compose, to_settings, to_yaml, validate
+from tuner.errors import ConfigError, TunerError
+from tuner.study import StudyRef
 
 if TYPE_CHECKING:
-    from tuner.export.submission import Submission
+    from tuner.runner.optimize import Prepared
+    from tuner.runner.plan import Plan
     from tuner.runner.replay import Replayed
+    from tuner.submission.export import Submission
+    from tuner.submission.plan import ExportPlan
 
 log = logging.getLogger("tuner")
 
 
-def run(cfg: DictConfig, overrides: list[str] | None = None) -> float:
-    """Run (or resume) the study ``cfg`` describes to its budget; returns the best value of its first metric.
+def settings(cfg: DictConfig) -> TunerConfig:
+    """``cfg`` validated and typed."""
+    validate(cfg)
+    return to_settings(cfg)
 
-    ``overrides`` are the command-line overrides that composed ``cfg``; each trial's replay command keeps them.
-    """
-    from tuner.runner.loop import run_study
+
+def study_ref(cfg: DictConfig | TunerConfig) -> StudyRef:
+    """The study ``cfg`` names, and where it lives."""
+    return StudyRef(cfg.name, str(cfg.experiments_dir), cfg.search.storage)
+
+
+def plan(cfg: DictConfig, overrides: list[str] | None = None) -> Plan:
+    """The runner's part of ``cfg``; ``overrides`` (the command line's) go into every trial's replay command."""
+    from tuner.runner.plan import Plan
+
+    s = settings(cfg)
+    return Plan(study=study_ref(s), search=s.search, data=s.data, device=s.device, tracking=s.tracking, seed=s.seed,
+                model=s.model, sampler=s.sampler, pruner=s.pruner, overrides=list(overrides or []),
+                config_yaml=to_yaml(cfg))
+
+
+def export_plan(cfg: DictConfig) -> ExportPlan:
+    """The export's part of ``cfg``."""
+    from tuner.config import objectives
+    from tuner.submission.plan import ExportPlan
+
+    s = settings(cfg)
+    return ExportPlan(study=study_ref(s), options=s.export, data=s.data, seed=s.seed, tracking_uri=s.tracking.uri,
+                      device=s.device, model=s.model, metric=objectives(s.search)[0][0])
+
+
+def prepare(cfg: DictConfig) -> Prepared:
+    """Every check of ``cfg`` that needs no data (see ``tuner.runner.optimize.prepare``)."""
+    from tuner.runner.optimize import prepare as prepare_plan
+
+    return prepare_plan(plan(cfg))
+
+
+def run_study(cfg: DictConfig, overrides: list[str] | None = None) -> float | None:
+    """Run (or resume) the study ``cfg`` describes to its budget; the best value so far, None if no trial completed."""
+    from tuner.runner.loop import run_study as run_plan
     from tuner.training.device import configure
 
-    validate(cfg)
-    configure(cfg.device)  # worker processes pick their own GPU again (configure keeps the full list)
-    best = run_study(cfg, list(overrides or []))
+    p = plan(cfg, overrides)
+    configure(p.device)  # worker processes pick their own GPU again (configure keeps the full list)
+    return run_plan(p)
+
+
+def run(cfg: DictConfig, overrides: list[str] | None = None) -> float:
+    """``run_study``, which must complete a trial: what ``python -m tuner`` runs."""
+    best = run_study(cfg, overrides)
     if best is None:
         raise TunerError(
             f"no trial completed in study {cfg.name} (search.timeout={cfg.search.timeout}, search.n_trials="
             f"{cfg.search.n_trials}): nothing to export; give a budget that fits at least one whole trial "
             "(raise search.timeout) and see the log for pruned or failed trials")
-    log.info("best %s: %s", objectives(cfg)[0][0], best)
+    log.info("best %s: %s", plan(cfg).metric, best)
     return best
 
 
 def export(cfg: DictConfig) -> Submission:
-    """Write the submission CSV of the study ``cfg`` describes (see ``tuner.export.submission.export``)."""
-    from tuner.export.submission import export as export_submission
+    """Write the submission CSV of the study ``cfg`` describes (see ``tuner.submission.export.export``)."""
+    from tuner.submission.export import export as export_submission
     from tuner.training.device import configure
 
-    validate(cfg)
-    configure(cfg.device)
-    return export_submission(cfg)
+    p = export_plan(cfg)
+    configure(p.device)
+    return export_submission(p)
+
+
+def leaderboard(cfg: DictConfig) -> str:
+    """The first ``leaderboard.top`` trials of the study ``cfg`` describes, as a table for a terminal.
+
+    Example::
+
+        print(leaderboard(compose(["+experiment=digits_cnn", "leaderboard.top=5"])))
+    """
+    from tuner.study import open_study
+    from tuner.study.ranking import leaderboard_table
+
+    s = settings(cfg)
+    if s.leaderboard.top < 1:
+        raise ConfigError(f"leaderboard.top={s.leaderboard.top}: show at least 1 row")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return leaderboard_table(open_study(study_ref(s)), s.name, s.leaderboard.top)
 
 
 def replay(cfg: DictConfig, number: int) -> Replayed:
-    """Retrain trial ``number`` of the study ``cfg`` describes and compare its values."""
-    from tuner.runner.replay import replay as replay_trial
-    from tuner.training.device import configure
+    """Retrain trial ``number`` of the study ``cfg`` describes, once, and compare its values."""
+    from tuner.runner.replay import Replayed, replayable, replayed_value
+    from tuner.study.records import REPLAY, replay_overrides
 
     validate(cfg)
-    configure(cfg.device)
-    return replay_trial(cfg, number)
+    original = replayable(study_ref(cfg), number)
+    overrides = replay_overrides(original.user_attrs[REPLAY])
+    again = compose(overrides)
+    run_study(again, overrides)
+    return Replayed(number, plan(cfg).metric, original.values[0], replayed_value(study_ref(again), number), again.name)
+
+
+def join_study(cfg: DictConfig) -> optuna.Study:
+    """The study ``cfg`` describes, created if it does not exist yet (what a run opens before its first trial)."""
+    from tuner.search import parse_space
+    from tuner.study import join_study as join
+
+    p = plan(cfg)
+    return join(p.study, p.goals, parse_space(p.search.space))[0]

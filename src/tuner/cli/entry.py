@@ -6,7 +6,7 @@ Example::
 
     @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
     def main(cfg: DictConfig) -> None:
-        guarded(lambda: print(top_table(cfg)))
+        print(guarded(lambda: app.leaderboard(cfg)))
 """
 
 from __future__ import annotations

@@ -5,11 +5,10 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-import tuner  # noqa: F401 - quiets TensorFlow before anything imports it
 from tuner import app
 from tuner.cli.entry import guarded
 from tuner.config import CONF_DIR
-from tuner.export.submission import Submission, registry_name
+from tuner.submission.export import Submission, registry_name
 
 
 def describe(result: Submission, name: str) -> str:

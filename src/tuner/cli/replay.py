@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import sys
 
-import tuner  # noqa: F401 - quiets TensorFlow before anything imports it
 from tuner import app
 from tuner.cli.entry import guarded
 from tuner.config import compose

@@ -8,7 +8,6 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-import tuner  # noqa: F401 - quiets TensorFlow before anything imports it
 from tuner import app
 from tuner.cli.entry import guarded
 from tuner.config import CONF_DIR

@@ -9,11 +9,24 @@ Example::
 
 from __future__ import annotations
 
-from tuner.config.compose import CONF_DIR, compose, experiment_dir, override_line, to_yaml
-from tuner.config.schema import (DEVICE_KINDS, DIRECTIONS, METRICS, MODEL_METRICS, DataConfig, DeviceConfig,
-                                 ExportConfig, LeaderboardConfig, SearchConfig, TrackingConfig, TunerConfig)
+from tuner.config.compose import CONF_DIR, compose, experiment_dir, to_yaml
+from tuner.config.plugins import instantiate
+from tuner.config.schema import (
+                                 DEVICE_KINDS,
+                                 DIRECTIONS,
+                                 METRICS,
+                                 MODEL_METRICS,
+                                 DataConfig,
+                                 DeviceConfig,
+                                 ExportConfig,
+                                 LeaderboardConfig,
+                                 SearchConfig,
+                                 TrackingConfig,
+                                 TunerConfig,
+)
+from tuner.config.settings import to_settings
 from tuner.config.validate import objectives, validate
 
 __all__ = ["CONF_DIR", "DEVICE_KINDS", "DIRECTIONS", "METRICS", "MODEL_METRICS", "DataConfig", "DeviceConfig",
            "ExportConfig", "LeaderboardConfig", "SearchConfig", "TrackingConfig", "TunerConfig", "compose",
-           "experiment_dir", "objectives", "override_line", "to_yaml", "validate"]
+           "experiment_dir", "instantiate", "objectives", "to_settings", "to_yaml", "validate"]

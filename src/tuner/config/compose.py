@@ -8,7 +8,6 @@ Example::
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -32,9 +31,9 @@ def compose(overrides: list[str] | None = None) -> DictConfig:
         raise ConfigError(str(err)) from err
 
 
-def experiment_dir(cfg: DictConfig) -> Path:
-    """``experiments/<name>/``: the study storage, leaderboard and submission of one experiment."""
-    path = Path(cfg.experiments_dir) / cfg.name
+def experiment_dir(experiments_dir: str | Path, name: str) -> Path:
+    """``experiments/<name>/``: the study storage, leaderboard and submission of one experiment (created)."""
+    path = Path(experiments_dir) / name
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -45,8 +44,3 @@ def to_yaml(cfg: DictConfig) -> str:
     if isinstance(container, dict):
         container.pop("hydra", None)
     return OmegaConf.to_yaml(container)
-
-
-def override_line(overrides: list[str]) -> str:
-    """Quote Hydra overrides for a shell command line."""
-    return " ".join(shlex.quote(o) for o in overrides)

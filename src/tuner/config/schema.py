@@ -36,6 +36,7 @@ class DataConfig:
     max_samples: Optional[int] = None
     flip_keeps_label: bool = False
     cache_dir: Optional[str] = None
+    sources: dict[str, Any] = field(default_factory=dict)  # data.source picks one; each entry a _target_
 
 
 @dataclass
@@ -92,6 +93,7 @@ class TunerConfig:
     experiments_dir: str = "experiments"
     data: DataConfig = field(default_factory=DataConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    model: Any = None
     sampler: Any = None
     pruner: Any = None
     device: DeviceConfig = field(default_factory=DeviceConfig)

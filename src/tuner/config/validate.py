@@ -13,7 +13,14 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
-from tuner.config.schema import DEVICE_KINDS, DIRECTIONS, MAX_WORKERS_PER_CPU, METRICS, MODEL_METRICS
+from tuner.config.plugins import check_target
+from tuner.config.schema import (
+    DEVICE_KINDS,
+    DIRECTIONS,
+    MAX_WORKERS_PER_CPU,
+    METRICS,
+    MODEL_METRICS,
+)
 from tuner.errors import ConfigError
 
 
@@ -55,16 +62,11 @@ def validate(cfg: DictConfig) -> None:
         )
     if d.max_samples is not None and d.max_samples < 10 * d.n_classes:
         raise ConfigError(f"data.max_samples={d.max_samples}: keep at least {10 * d.n_classes} images, or null for all")
-    for group in ("sampler", "pruner"):
-        node = cfg.get(group)
-        if node is None or "_target_" not in node:
-            raise ConfigError(f"{group} has no _target_: pick one with {group}=<name> (see conf/{group}/)")
-    goals = objectives(cfg)
-    if len(goals) > 1 and not str(cfg.pruner.get("_target_", "")).endswith("NopPruner"):
-        raise ConfigError(
-            f"a multi-objective study (search.metric={[m for m, _ in goals]}) cannot be pruned: Optuna prunes "
-            "single-objective studies only; add pruner=none"
-        )
+    for group in ("model", "sampler", "pruner"):
+        check_target(cfg.get(group), group)
+    for name, entry in cfg.data.sources.items():
+        check_target(entry, f"data.sources.{name}")
+    objectives(cfg.search)
     if cfg.device.kind not in DEVICE_KINDS:
         raise ConfigError(f"unknown device '{cfg.device.kind}' at device.kind; choose one of: {', '.join(DEVICE_KINDS)} "
                           "(or device=<kind>)")
@@ -73,13 +75,14 @@ def validate(cfg: DictConfig) -> None:
                           "use device=gpu or device=auto, or set device.mixed_precision=false")
 
 
-def objectives(cfg: DictConfig) -> list[tuple[str, str]]:
-    """``search.metric`` and ``search.direction`` as checked ``(metric, direction)`` pairs, first one ranks.
+def objectives(search: Any) -> list[tuple[str, str]]:
+    """``search.metric`` and ``search.direction`` (of the ``search`` section) as checked ``(metric, direction)``
+    pairs, the first one ranks.
 
     A name and a direction make a single-objective study; two lists of equal length
     (``search.metric=[val_accuracy,n_params] search.direction=[maximize,minimize]``) a multi-objective one.
     """
-    metrics, directions = _listed(cfg.search.metric), _listed(cfg.search.direction)
+    metrics, directions = _listed(search.metric), _listed(search.direction)
     if not metrics or len(metrics) != len(directions):
         raise ConfigError(
             f"search.metric={metrics} and search.direction={directions}: give one direction per metric, "

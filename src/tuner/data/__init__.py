@@ -1,4 +1,4 @@
-"""Tasks (digits, fashion, cifar10) and their sources, decoded once, cached on disk, split seeded.
+"""The data stage: each task's sources (``data.sources`` in conf/data/), decoded once, cached on disk, split seeded.
 
 Example::
 
@@ -8,8 +8,14 @@ Example::
 
 from __future__ import annotations
 
-from tuner.data.dataset import Dataset, check_source, load_dataset, load_images
+from tuner.data.dataset import (
+    Dataset,
+    check_source,
+    load_dataset,
+    load_images,
+    source_of,
+)
 from tuner.data.images import Images
-from tuner.data.sources import SOURCES
+from tuner.data.sources import Source
 
-__all__ = ["Dataset", "Images", "SOURCES", "check_source", "load_dataset", "load_images"]
+__all__ = ["Dataset", "Images", "Source", "check_source", "load_dataset", "load_images", "source_of"]

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from numpy._core.multiarray import _reconstruct
 
+from tuner._compat.numpy import RECONSTRUCT_NAMES, reconstruct
 from tuner.data.images import Images, index_ids
 from tuner.errors import DataError
 
@@ -43,8 +43,7 @@ def _latin1(text: str, encoding: str = "latin1") -> bytes:
 
 
 ALLOWED: dict[tuple[str, str], Callable[..., Any] | type] = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    **{name: reconstruct for name in RECONSTRUCT_NAMES},
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): _latin1,

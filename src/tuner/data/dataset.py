@@ -11,16 +11,19 @@ Example::
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from tuner.config import instantiate
 from tuner.data import cache
 from tuner.data.images import Images
-from tuner.data.sources import SOURCES
+from tuner.data.sources import Source
 from tuner.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -49,29 +52,37 @@ class Dataset:
         return self.x_train.mean(axis=0, dtype=np.float64).astype(np.float32)
 
 
-def check_source(name: str, source: str) -> None:
-    """Raise a ConfigError naming the allowed values if ``data.name``/``data.source`` is unknown."""
-    if name not in SOURCES:
-        raise ConfigError(f"unknown task '{name}' at data.name; choose one of: {', '.join(SOURCES)} (data=<task>)")
-    if source not in SOURCES[name]:
-        raise ConfigError(
-            f"unknown source '{source}' at data.source for task {name}; choose one of: {', '.join(SOURCES[name])}"
-        )
+def check_source(data: Any) -> None:
+    """Raise a ConfigError naming the allowed values if ``data.source`` is not in the task's ``data.sources``."""
+    if data.source not in data.sources:
+        raise ConfigError(f"unknown source '{data.source}' at data.source for task {data.name}; choose one of: "
+                          f"{', '.join(data.sources)}")
 
 
-def load_dataset(data_cfg, seed: int) -> Dataset:
-    """Load, subsample and split the task that ``data_cfg`` (the ``data`` config node) names."""
-    check_source(data_cfg.name, data_cfg.source)
+def source_of(data: Any) -> Source:
+    """The source ``data.source`` names, built from its entry in ``data.sources``."""
+    check_source(data)
+    return instantiate(data.sources[data.source], f"data.sources.{data.source}")
+
+
+def load_dataset(data: Any, seed: int) -> Dataset:
+    """Load, subsample and split the task that ``data`` (the ``data`` section) names."""
+    check_source(data)
+    entry = json.dumps(_plain(data.sources[data.source]), sort_keys=True, default=str)
     return _load(
-        data_cfg.name, data_cfg.source, data_cfg.get("path"), int(data_cfg.n_classes),
-        float(data_cfg.val_fraction), float(data_cfg.test_fraction), data_cfg.max_samples, int(seed),
-        str(cache.cache_dir(data_cfg.get("cache_dir"))),
+        entry, data.name, data.source, data.path, int(data.n_classes), float(data.val_fraction),
+        float(data.test_fraction), data.max_samples, int(seed), str(cache.cache_dir(data.cache_dir)),
     )
 
 
-def load_images(name: str, source: str, path: str | None, n_classes: int, cache_dir: Path) -> Images:
-    """The decoded source: from the disk cache when its files are unchanged, else decoded and cached."""
-    src = SOURCES[name][source]
+def load_images(data: Any, cache_dir: Path | None = None) -> Images:
+    """The decoded source of the ``data`` section, before any split: from the disk cache (``cache_dir``, default
+    ``data.cache_dir``'s) when its files are unchanged, else decoded and cached."""
+    folder = cache_dir if cache_dir is not None else cache.cache_dir(data.cache_dir)
+    return _decode(source_of(data), data.name, data.source, data.path, int(data.n_classes), folder)
+
+
+def _decode(src: Source, name: str, source: str, path: str | None, n_classes: int, cache_dir: Path) -> Images:
     if src.files is None:
         return src.load(None, n_classes)
     if not path:
@@ -91,10 +102,17 @@ def load_images(name: str, source: str, path: str | None, n_classes: int, cache_
     return images
 
 
+def _plain(node: Any) -> Any:
+    from omegaconf import DictConfig, OmegaConf
+
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
 @functools.lru_cache(maxsize=4)
-def _load(name: str, source: str, path: str | None, n_classes: int, val_fraction: float,
+def _load(entry: str, name: str, source: str, path: str | None, n_classes: int, val_fraction: float,
           test_fraction: float, max_samples: int | None, seed: int, cache_dir: str) -> Dataset:
-    images = load_images(name, source, path, n_classes, Path(cache_dir))
+    src = instantiate(json.loads(entry), f"data.sources.{source}")
+    images = _decode(src, name, source, path, n_classes, Path(cache_dir))
     for labels, split in ((images.y, "training"), (images.test_y, "test")):
         if labels is not None and len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
             raise DataError(f"{name}/{source}: {split} labels outside 0..{n_classes - 1}; check data.n_classes")

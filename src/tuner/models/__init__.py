@@ -10,6 +10,12 @@ Example::
 
 from __future__ import annotations
 
-from tuner.models.builder import build_model, build_optimizer, describe, initializer, new_session
+from tuner.models.builder import (
+    build_model,
+    build_optimizer,
+    describe,
+    initializer,
+    new_session,
+)
 
 __all__ = ["build_model", "build_optimizer", "describe", "initializer", "new_session"]

@@ -14,8 +14,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from tuner.models.inputs import input_stage
 from tuner.models.hyperparameters import value
+from tuner.models.inputs import input_stage
 
 SMALL_NORMAL_STDDEV = 0.01
 

@@ -30,13 +30,21 @@ from typing import Any, Callable, Iterator
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from tuner._compat.optuna import fail_trial, heartbeat_enabled
 from tuner.study import FINISHED, StaleCallback
-from tuner.tracking.tracker import Tracker
+from tuner.study.records import (
+    FAIL_REASON,
+    MLFLOW_RUN_ID,
+    PARENT_RUN_ID,
+    SURPLUS,
+    WORKER_HOST,
+    WORKER_PID,
+    WORKER_RSS_MB,
+    WORKER_STARTED,
+)
+from tuner.tracking import Tracker
 
 log = logging.getLogger(__name__)
-PARENT_ATTR = "mlflow_parent_run_id"
-HOST_ATTR, PID_ATTR, START_ATTR = "worker_host", "worker_pid", "worker_started"
-SURPLUS_ATTR, RSS_ATTR = "surplus", "worker_rss_mb"
 POLL_S = 0.5
 PARENT_WAIT_S = 60.0
 ORPHAN_S = 60.0
@@ -60,10 +68,10 @@ def rss_mb() -> float:
 
 def mark_owner(trial: optuna.trial.Trial) -> None:
     """Record this process as the owner of ``trial``, and its resident memory as the trial starts."""
-    trial.set_user_attr(HOST_ATTR, socket.gethostname())
-    trial.set_user_attr(PID_ATTR, os.getpid())
-    trial.set_user_attr(START_ATTR, process_start(os.getpid()))
-    trial.set_user_attr(RSS_ATTR, round(rss_mb(), 1))
+    trial.set_user_attr(WORKER_HOST, socket.gethostname())
+    trial.set_user_attr(WORKER_PID, os.getpid())
+    trial.set_user_attr(WORKER_STARTED, process_start(os.getpid()))
+    trial.set_user_attr(WORKER_RSS_MB, round(rss_mb(), 1))
 
 
 def owner_dead(trial: FrozenTrial) -> bool:
@@ -73,17 +81,17 @@ def owner_dead(trial: FrozenTrial) -> bool:
     ORPHAN_S was started by a process that died at once (or by a tuner before owners were kept).
     """
     attrs = trial.user_attrs
-    if PID_ATTR not in attrs:
+    if WORKER_PID not in attrs:
         started = trial.datetime_start or datetime.now()
         return (datetime.now() - started).total_seconds() > ORPHAN_S
-    if attrs.get(HOST_ATTR) != socket.gethostname():
+    if attrs.get(WORKER_HOST) != socket.gethostname():
         return False
-    return process_start(int(attrs[PID_ATTR])) != attrs.get(START_ATTR)
+    return process_start(int(attrs[WORKER_PID])) != attrs.get(WORKER_STARTED)
 
 
 def kill_run(tracker: Tracker | None, trial: FrozenTrial, reason: str) -> None:
     """Close the MLflow run of a trial whose worker died."""
-    run_id = trial.user_attrs.get("mlflow_run_id")
+    run_id = trial.user_attrs.get(MLFLOW_RUN_ID)
     if tracker is not None and run_id and tracker.kill_trial(str(run_id), reason):
         log.warning("trial %d: MLflow run %s marked KILLED (%s)", trial.number, run_id, reason)
 
@@ -91,9 +99,8 @@ def kill_run(tracker: Tracker | None, trial: FrozenTrial, reason: str) -> None:
 def reap(study: optuna.Study, tracker: Tracker | None) -> list[int]:
     """FAIL every RUNNING trial whose worker is dead, closing its run KILLED; returns their numbers."""
     from optuna.storages import fail_stale_trials
-    from optuna.storages._heartbeat import is_heartbeat_enabled
 
-    if is_heartbeat_enabled(study._storage):
+    if heartbeat_enabled(study):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             fail_stale_trials(study)  # other hosts: the storage's callback closes their runs
@@ -102,12 +109,9 @@ def reap(study: optuna.Study, tracker: Tracker | None) -> list[int]:
         if not owner_dead(trial):
             continue
         attrs = trial.user_attrs
-        reason = (f"interrupted: worker pid {attrs[PID_ATTR]} on {attrs[HOST_ATTR]} died" if PID_ATTR in attrs
+        reason = (f"interrupted: worker pid {attrs[WORKER_PID]} on {attrs[WORKER_HOST]} died" if WORKER_PID in attrs
                   else "interrupted: its worker died before it recorded itself")
-        try:
-            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
-            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        except optuna.exceptions.UpdateFinishedTrialError:
+        if not fail_trial(study, trial, reason, FAIL_REASON):
             continue  # another worker reaped it first
         log.warning("trial %d marked FAIL (%s)", trial.number, reason)
         kill_run(tracker, trial, reason)
@@ -172,14 +176,14 @@ def guard_slot(objective: Callable[[optuna.trial.Trial], Any], budget: int, trac
         try:
             mark_owner(trial)
             if not wait_for_slot(trial.study, budget, tracker, trial.number, deadline):
-                trial.set_user_attr(SURPLUS_ATTR, True)
-                trial.set_user_attr("fail_reason", "surplus: other workers filled search.n_trials")
+                trial.set_user_attr(SURPLUS, True)
+                trial.set_user_attr(FAIL_REASON, "surplus: other workers filled search.n_trials")
                 trial.study.stop()
                 raise TrialFailed("surplus: other workers filled search.n_trials")
             return objective(trial)
         except KeyboardInterrupt:  # wherever it struck, the FAIL says why (further signals are ignored)
-            if "fail_reason" not in trial.user_attrs:
-                trial.set_user_attr("fail_reason", "interrupted")
+            if FAIL_REASON not in trial.user_attrs:
+                trial.set_user_attr(FAIL_REASON, "interrupted")
             raise
 
     return guarded
@@ -191,15 +195,15 @@ def agree_parent(study: optuna.Study, created: bool, tracker: Tracker, name: str
 
     A worker that joined a study created a moment ago waits for the creator's parent run.
     """
-    run_id = study.user_attrs.get(PARENT_ATTR)
+    run_id = study.user_attrs.get(PARENT_RUN_ID)
     if run_id is None and not created and not study.get_trials(deepcopy=False):
         deadline = time.monotonic() + PARENT_WAIT_S
         while run_id is None and time.monotonic() < deadline:
             time.sleep(POLL_S)
-            run_id = study.user_attrs.get(PARENT_ATTR)
+            run_id = study.user_attrs.get(PARENT_RUN_ID)
     parent_id = tracker.open_parent(run_id, name, tags=tags)
     if parent_id != run_id:
-        study.set_user_attr(PARENT_ATTR, parent_id)
+        study.set_user_attr(PARENT_RUN_ID, parent_id)
     return parent_id
 
 

@@ -1,31 +1,22 @@
-"""``python -m tuner.replay +experiment=<name> trial=<N>``: retrain one trial of a study from the
-hyperparameters and seed it logged, and compare the values.
+"""Replaying a trial (``python -m tuner.replay``): the trial to retrain, the overrides its replay command
+holds, and the value the retrained one-trial study ``<name>_replay_t<N>`` reached.
 
-Give the same overrides as the study's run (data, storage, tracking); the trial's own
-replay line (tag ``tuner.replay``) supplies the rest. The retrained trial is a one-trial
-study ``<name>_replay_t<N>`` of its own, tracked in MLflow like any other; running the
-command again reports that study instead of training again.
+Running the command again reports that study instead of training again (its budget is reached).
 
 Example::
 
-    python -m tuner.replay +experiment=digits_cnn trial=3
-    # trial 3 of digits_cnn: val_accuracy 0.9853 -> replayed 0.9853 (difference 0)
+    original = replayable(StudyRef("digits_cnn"), 3)
+    overrides = replay_overrides(original.user_attrs[REPLAY])
 """
 
 from __future__ import annotations
 
-import logging
-import shlex
 from dataclasses import dataclass
 
 import optuna
-from omegaconf import DictConfig
 
-from tuner.config import compose, objectives, validate
 from tuner.errors import ConfigError, TunerError
-from tuner.study import open_study
-
-log = logging.getLogger(__name__)
+from tuner.study import StudyRef, open_study
 
 
 @dataclass(frozen=True)
@@ -37,23 +28,24 @@ class Replayed:
     study: str
 
 
-def replay(cfg: DictConfig, number: int) -> Replayed:
-    """Retrain trial ``number`` of the study ``cfg`` names (once) and return both values of its first metric."""
-    from tuner.runner.loop import run_study
+def replayable(ref: StudyRef, number: int) -> optuna.trial.FrozenTrial:
+    """Trial ``number`` of the study, which must have completed (only then is there a value to reproduce)."""
+    from tuner.study.records import REPLAY
 
-    validate(cfg)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    trials = open_study(cfg, create=False).get_trials(deepcopy=False)
+    trials = open_study(ref).get_trials(deepcopy=False)
     original = next((t for t in trials if t.number == number), None)
     if original is None:
-        raise ConfigError(f"trial={number}: study '{cfg.name}' has trials 0..{len(trials) - 1}")
-    if original.state != optuna.trial.TrialState.COMPLETE or "replay" not in original.user_attrs:
-        raise ConfigError(f"trial={number} of '{cfg.name}' is {original.state.name}: only a completed trial "
+        raise ConfigError(f"trial={number}: study '{ref.name}' has trials 0..{len(trials) - 1}")
+    if original.state != optuna.trial.TrialState.COMPLETE or REPLAY not in original.user_attrs:
+        raise ConfigError(f"trial={number} of '{ref.name}' is {original.state.name}: only a completed trial "
                           "has a value to reproduce")
-    overrides = shlex.split(original.user_attrs["replay"])[3:]
-    again = compose(overrides)
-    run_study(again, overrides)
-    done = [t for t in open_study(again, create=False).trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return original
+
+
+def replayed_value(ref: StudyRef, number: int) -> float:
+    """The first value of the replay study's completed trial."""
+    done = [t for t in open_study(ref).trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not done:
-        raise TunerError(f"the replay of trial {number} did not complete; see study '{again.name}'")
-    return Replayed(number, objectives(cfg)[0][0], original.values[0], done[0].values[0], again.name)
+        raise TunerError(f"the replay of trial {number} did not complete; see study '{ref.name}'")
+    return float(done[0].values[0])

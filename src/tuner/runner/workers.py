@@ -7,7 +7,7 @@ the study's budget is reached (``tuner.runner.coordinate`` keeps the count exact
 
 Example::
 
-    run_workers(cfg, parent_id, overrides=["+experiment=digits_cnn"])  # blocks until all are done
+    run_workers(plan, parent_id)  # blocks until all are done
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ import threading
 import time
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
 from tuner.errors import TunerError
+from tuner.runner.plan import Plan
 
 log = logging.getLogger(__name__)
-EXIT_INTERRUPTED, EXIT_ERROR, EXIT_RECYCLE = 130, 2, 3
+EXIT_INTERRUPTED, EXIT_ERROR, EXIT_RECYCLE, EXIT_BUG = 130, 2, 3, 1
 JOIN_AFTER_SIGNAL_S = 120.0
 
 
@@ -41,30 +40,27 @@ def threads_per_worker(n_workers: int) -> int:
     return max(1, cpu_count() // n_workers)
 
 
-def run_workers(cfg: DictConfig, parent_id: str, overrides: list[str]) -> None:
+def run_workers(plan: Plan, parent_id: str) -> None:
     """Run ``search.n_workers`` worker processes until the study's budget is reached.
 
     A worker that ran ``search.trials_per_worker`` trials exits and a fresh one takes its
     place, which bounds the memory a long run can gather. Ctrl-C reaches the workers
-    directly; SIGTERM to this process is passed on to them. Raises TunerError when a
-    worker stops with an error.
+    directly; SIGTERM to this process is passed on to them. A worker that stops with an error
+    stops the others at once; then this raises TunerError.
     """
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(plain, dict)
-    plain.pop("hydra", None)
-    deadline = time.time() + cfg.search.timeout if cfg.search.timeout else None
+    deadline = time.time() + plan.search.timeout if plan.search.timeout else None
     context = multiprocessing.get_context("spawn")
     started = 0
 
     def start(slot: int) -> Any:
         nonlocal started
         proc = context.Process(target=worker_main, name=f"tuner-worker-{slot}",
-                               args=(plain, slot, started, parent_id, overrides, _log_file(), deadline))
+                               args=(plan, slot, started, parent_id, _log_file(), deadline))
         proc.start()
         started += 1
         return proc
 
-    running = {slot: start(slot) for slot in range(cfg.search.n_workers)}
+    running = {slot: start(slot) for slot in range(plan.search.n_workers)}
     failed: list[str] = []
     try:
         while running:
@@ -78,82 +74,86 @@ def run_workers(cfg: DictConfig, parent_id: str, overrides: list[str]) -> None:
                         running[slot] = start(slot)
                 elif proc.exitcode:
                     failed.append(f"worker {slot} exited with code {proc.exitcode}")
+            if failed and running:
+                log.error("%s: stopping the other workers", "; ".join(failed))
+                _stop(running)
+                running = {}
     except KeyboardInterrupt:
-        for proc in running.values():
-            if proc.is_alive() and proc.pid is not None:
-                os.kill(proc.pid, signal.SIGTERM)
-        end = time.monotonic() + JOIN_AFTER_SIGNAL_S
-        for proc in running.values():
-            proc.join(max(0.0, end - time.monotonic()))
+        _stop(running)
         raise
     if failed:
         raise TunerError(f"{'; '.join(failed)}: see its error above (the study is kept; rerun to resume)")
 
 
-def worker_main(plain_cfg: dict[str, Any], slot: int, spawn: int, parent_id: str, overrides: list[str],
-                log_file: str | None = None, deadline: float | None = None) -> None:
+def _stop(running: dict[int, Any]) -> None:
+    """SIGTERM every running worker (its trial FAILs, its run is KILLED) and wait for them to end."""
+    for proc in running.values():
+        if proc.is_alive() and proc.pid is not None:
+            os.kill(proc.pid, signal.SIGTERM)
+    end = time.monotonic() + JOIN_AFTER_SIGNAL_S
+    for proc in running.values():
+        proc.join(max(0.0, end - time.monotonic()))
+
+
+def worker_main(plan: Plan, slot: int, spawn: int, parent_id: str, log_file: str | None = None,
+                deadline: float | None = None) -> None:
     """One worker process in ``slot`` (0..n_workers-1), the ``spawn``-th started in this run.
 
     Joins the study and runs trials until the budget is reached (exit 0) or it ran
     ``search.trials_per_worker`` trials (exit EXIT_RECYCLE: start a fresh one).
     """
-    n_workers = int(plain_cfg["search"]["n_workers"])
-    _before_tensorflow(plain_cfg, slot, n_workers)
+    n_workers = plan.search.n_workers
+    _before_tensorflow(plan, slot, n_workers)
     _setup_logging(slot, log_file)
     _exit_with_parent()
     try:
-        recycle = _run(OmegaConf.create(plain_cfg), slot, spawn, parent_id, overrides, deadline)
+        recycle = _run(plan, slot, spawn, parent_id, deadline)
     except TunerError as err:
         log.error("%s", err)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         log.warning("worker %d interrupted: its trial is FAIL and its run KILLED", slot)
         sys.exit(EXIT_INTERRUPTED)
+    except Exception:
+        log.exception("worker %d stopped by an error in tuner's own code (please report it)", slot)
+        sys.exit(EXIT_BUG)
     sys.exit(EXIT_RECYCLE if recycle else 0)
 
 
-def _before_tensorflow(plain_cfg: dict[str, Any], slot: int, n_workers: int) -> None:
+def _before_tensorflow(plan: Plan, slot: int, n_workers: int) -> None:
     """What must be set before TensorFlow loads in the worker of ``slot``: its GPU (slot mod the
     number of GPUs, ``CUDA_VISIBLE_DEVICES``) and thread pools sized to its share of the cores."""
     from tuner.training.device import configure
 
-    configure(OmegaConf.create(plain_cfg["device"]), slot, n_workers)
+    configure(plan.device, slot, n_workers)
     threads = str(threads_per_worker(n_workers))
     for var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ[var] = threads
 
 
-def _run(cfg: DictConfig, slot: int, spawn: int, parent_id: str, overrides: list[str],
-         deadline: float | None) -> bool:
+def _run(plan: Plan, slot: int, spawn: int, parent_id: str, deadline: float | None) -> bool:
     import gc
 
-    import optuna
     import tensorflow as tf
 
-    from tuner.runner.coordinate import interrupts_once, stale_callback
     from tuner.data import load_dataset
-    from tuner.runner.loop import Context, _optimize, prepare
-    from tuner.study import join_study
-    from tuner.tracking.tracker import Tracker
+    from tuner.runner.coordinate import interrupts_once
+    from tuner.runner.objective import Context
+    from tuner.runner.optimize import open_tracked, optimize, prepare
 
-    threads = threads_per_worker(cfg.search.n_workers)
+    threads = threads_per_worker(plan.search.n_workers)
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
-    if cfg.sampler.get("seed") is not None:
-        cfg.sampler.seed = int(cfg.sampler.seed) + spawn  # workers must not draw the same "random" trials
-    if deadline is not None:
-        cfg.search.timeout = max(deadline - time.time(), 1.0)
+    plan = plan.for_worker(spawn, max(deadline - time.time(), 1.0) if deadline is not None else None)
     with interrupts_once():
-        space, sampler, pruner = prepare(cfg)
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study, _ = join_study(cfg, sampler, pruner, on_stale=stale_callback(cfg.tracking.uri, cfg.name))
-        tracker = Tracker(cfg.tracking.uri, cfg.name)
-        ctx = Context(cfg, space, load_dataset(cfg.data, cfg.seed), tracker, parent_id, overrides)
+        prepared = prepare(plan)
+        study, _, tracker = open_tracked(plan, prepared)
+        ctx = Context(plan, prepared.space, load_dataset(plan.data, plan.seed), tracker, parent_id)
         gc.freeze()
         log.info("worker %d (pid %d) joins study %s with %d+%d TensorFlow threads (intra+inter op)", slot,
-                 os.getpid(), cfg.name, tf.config.threading.get_intra_op_parallelism_threads(),
+                 os.getpid(), plan.study.name, tf.config.threading.get_intra_op_parallelism_threads(),
                  tf.config.threading.get_inter_op_parallelism_threads())
-        return _optimize(study, ctx, progress=False, max_trials=cfg.search.trials_per_worker)
+        return optimize(study, ctx, progress=False, max_trials=plan.search.trials_per_worker)
 
 
 def _setup_logging(slot: int, log_file: str | None) -> None:

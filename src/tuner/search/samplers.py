@@ -1,15 +1,15 @@
 """Samplers that need more than their config: the parsed space, an extra package, or trial costs.
 
-``conf/sampler/grid.yaml`` points its ``_target_`` here with ``_partial_: true``:
-``tuner.runner.loop.prepare`` finishes any partial sampler with ``space=<parsed space>``.
+``conf/sampler/grid.yaml`` points its ``_target_`` at ``grid``, which takes the raw ``search.space``
+(an interpolation in the config) and parses it.
 ``conf/sampler/cmaes.yaml`` goes through ``cmaes`` so a missing package is named.
-``conf/sampler/tpe_cost.yaml`` builds ``CostAwareTPESampler``: TPE weighing expected improvement
-against each candidate's predicted seconds.
+``conf/sampler/tpe_cost.yaml`` builds ``CostAwareTPESampler`` (experimental: the races found it picks no
+better models than TPE): TPE weighing expected improvement against each candidate's predicted seconds.
 
 Example::
 
     from tuner.search.space import parse_space
-    sampler = grid(parse_space({"width": {"type": "int", "low": 8, "high": 16, "step": 8}, ...}), seed=0)
+    sampler = grid({"width": {"type": "int", "low": 8, "high": 16, "step": 8}, ...}, seed=0)
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from tuner._compat.optuna import HookedTPESampler
 from tuner.errors import ConfigError
-from tuner.search.space import Param
+from tuner.search.space import Param, parse_space
 
 MAX_GRID_POINTS = 1_000_000
 
@@ -60,9 +61,11 @@ def grid_space(space: Mapping[str, Param]) -> dict[str, list[Any]]:
     return values
 
 
-def grid(space: Mapping[str, Param], seed: int | None = None) -> optuna.samplers.GridSampler:
-    """Optuna's ``GridSampler`` over the categorical and stepped entries of ``space`` (fixed ones are left out)."""
-    return optuna.samplers.GridSampler(grid_space(space), seed=seed)
+def grid(space: Mapping[str, Any], seed: int | None = None) -> optuna.samplers.GridSampler:
+    """Optuna's ``GridSampler`` over the categorical and stepped entries of ``space`` (the raw ``search.space``
+    or an already parsed one; fixed entries are left out)."""
+    parsed = space if all(isinstance(p, Param) for p in space.values()) else parse_space(space)
+    return optuna.samplers.GridSampler(grid_space(parsed), seed=seed)
 
 
 def require(module: str, what: str) -> None:
@@ -79,7 +82,7 @@ def cmaes(**kwargs: Any) -> optuna.samplers.CmaEsSampler:
     return optuna.samplers.CmaEsSampler(**kwargs)
 
 
-class CostAwareTPESampler(optuna.samplers.TPESampler):
+class CostAwareTPESampler(HookedTPESampler):
     """TPE that weighs each candidate's expected improvement against its predicted cost.
 
     Plain TPE picks, among ``n_ei_candidates`` drawn from the good trials' density l(x), the one
@@ -114,9 +117,9 @@ class CostAwareTPESampler(optuna.samplers.TPESampler):
         self._alpha = 0.0
         self._n_finished = 0
 
-    def _sample(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
-                search_space: dict[str, optuna.distributions.BaseDistribution]) -> dict[str, Any]:
-        finished = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED), use_cache=True)
+    def before_sample(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                      search_space: dict[str, optuna.distributions.BaseDistribution]) -> None:
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
         costed = [(t, seconds) for t in finished if (seconds := trial_seconds(t)) is not None]
         spent = sum(seconds for _, seconds in costed)
         self._alpha = self._cost_exponent
@@ -126,14 +129,12 @@ class CostAwareTPESampler(optuna.samplers.TPESampler):
         if self._alpha > 0:
             self._cost_model = fit_cost(costed, search_space, self._ridge)
         self._n_finished = len(finished)
-        return super()._sample(study, trial, search_space)
 
-    def _compute_acquisition_func(self, samples: dict[str, np.ndarray], mpe_below: Any, mpe_above: Any) -> np.ndarray:
-        log_ratio = super()._compute_acquisition_func(samples, mpe_below, mpe_above)  # log l(x) - log g(x)
+    def acquisition(self, log_ratio: np.ndarray, samples: dict[str, np.ndarray]) -> np.ndarray:
+        """log EI(x) - α log c(x), from TPE's log l(x) - log g(x)."""
         if self._cost_model is None:
             return log_ratio
-        n = max(self._n_finished, 1)
-        gamma = min(max(self._gamma(n) / n, 1e-6), 1 - 1e-6)
+        gamma = self.good_fraction(self._n_finished)
         log_ei = -np.logaddexp(math.log(gamma), math.log(1 - gamma) - log_ratio)
         space, weights = self._cost_model
         log_cost = encode(samples, space) @ weights

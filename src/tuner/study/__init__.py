@@ -2,18 +2,32 @@
 
 Example::
 
-    from tuner.study import best_completed, open_study
-    best = best_completed(open_study(cfg, create=False))[0]
+    from tuner.study import StudyRef, best_completed, open_study
+    best = best_completed(open_study(StudyRef("digits_cnn")))[0]
 """
 
 from __future__ import annotations
 
-from tuner.study.join import FINGERPRINT_ATTR, fingerprint, join_study, open_study, where
-from tuner.study.ranking import (FINISHED, best_completed, finished_count, leaderboard, metric_names,
-                                 pareto_numbers, ranked_trials)
-from tuner.study.storage import (HEARTBEAT_GRACE_S, HEARTBEAT_S, StaleCallback, hide_password, repair_journal,
-                                 storage_for)
+from tuner.study.join import fingerprint, join_study, open_study
+from tuner.study.ranking import (
+                                 FINISHED,
+                                 best_completed,
+                                 finished_count,
+                                 leaderboard,
+                                 metric_names,
+                                 pareto_numbers,
+                                 ranked_trials,
+)
+from tuner.study.storage import (
+                                 HEARTBEAT_GRACE_S,
+                                 HEARTBEAT_S,
+                                 StaleCallback,
+                                 StudyRef,
+                                 hide_password,
+                                 repair_journal,
+                                 storage_for,
+)
 
-__all__ = ["FINGERPRINT_ATTR", "FINISHED", "HEARTBEAT_GRACE_S", "HEARTBEAT_S", "StaleCallback", "best_completed",
+__all__ = ["FINISHED", "HEARTBEAT_GRACE_S", "HEARTBEAT_S", "StaleCallback", "StudyRef", "best_completed",
            "finished_count", "fingerprint", "hide_password", "join_study", "leaderboard", "metric_names",
-           "open_study", "pareto_numbers", "ranked_trials", "repair_journal", "storage_for", "where"]
+           "open_study", "pareto_numbers", "ranked_trials", "repair_journal", "storage_for"]

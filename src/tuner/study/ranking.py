@@ -14,6 +14,16 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from tuner.study.records import (
+    EPOCHS_RUN,
+    FAIL_REASON,
+    MLFLOW_RUN_ID,
+    N_PARAMS,
+    SECONDS,
+    SEED,
+    hparams,
+)
+
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
@@ -66,11 +76,9 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
         row.update({f"value.{name}": v for name, v in zip(names, values)})
         row.update({
             "pareto": t.number in front,
-            "n_params": attrs.get("n_params"), "epochs_run": attrs.get("epochs_run"),
-            "seconds": attrs.get("seconds"), "seed": attrs.get("seed"),
-            "mlflow_run_id": attrs.get("mlflow_run_id"), "fail_reason": attrs.get("fail_reason"),
+            **{name: attrs.get(name) for name in (N_PARAMS, EPOCHS_RUN, SECONDS, SEED, MLFLOW_RUN_ID, FAIL_REASON)},
         })
-        row.update({f"hp.{k}": v for k, v in attrs.get("hparams", t.params).items()})
+        row.update({f"hp.{k}": v for k, v in hparams(t).items()})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -78,3 +86,24 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
 def best_completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Completed trials, best first (by the first objective; the first one is on the Pareto front)."""
     return [t for t in ranked_trials(study) if t.state == optuna.trial.TrialState.COMPLETE]
+
+
+# The leaderboard table's columns, in this order when present; every hyperparameter column (hp.*) follows.
+FIRST = ("rank", "trial", "state", "value", "n_params", "epochs_run", "seconds")
+LAST = ("mlflow_run_id",)
+
+
+def leaderboard_table(study: optuna.Study, name: str, top: int) -> str:
+    """The first ``top`` rows of the study's leaderboard, formatted for a terminal."""
+    board = leaderboard(study)
+    if board.empty:
+        return f"study '{name}' has no trial yet"
+    rows = board.head(top)
+    value_cols = [c for c in rows.columns if c == "value" or c.startswith("value")]
+    first = [c for c in FIRST if c in rows.columns and c != "value"]
+    hp = sorted(c for c in rows.columns if c.startswith("hp."))
+    cols = first[:3] + value_cols + first[3:] + hp + [c for c in LAST if c in rows.columns]
+    shown = rows[cols].rename(columns=lambda c: c.removeprefix("hp."))
+    directions = ", ".join(d.name.lower() for d in study.directions)
+    header = f"{name}: top {len(rows)} of {len(board)} trials ({directions})"
+    return header + "\n" + shown.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}")

@@ -3,7 +3,7 @@ concurrent writers (Optuna's journal lock; a heartbeat on RDB storages).
 
 Example::
 
-    storage = storage_for(cfg)
+    storage = storage_for(StudyRef("digits_cnn"))
     repair_journal(Path("experiments/digits_cnn/study.journal"))  # bytes cut off a torn last record
 """
 
@@ -14,11 +14,11 @@ import os
 import re
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import optuna
-from omegaconf import DictConfig
 
 from tuner.config import experiment_dir
 from tuner.errors import ConfigError
@@ -29,6 +29,7 @@ RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
 HEARTBEAT_S = 10
 HEARTBEAT_GRACE_S = 30
 SCHEMA_RACE_TRIES = 4
+JOURNAL = "study.journal"
 StaleCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 
 
@@ -37,17 +38,40 @@ def hide_password(url: str) -> str:
     return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
-def storage_for(cfg: DictConfig, on_stale: StaleCallback | None = None) -> optuna.storages.BaseStorage:
+@dataclass(frozen=True)
+class StudyRef:
+    """Which study, and where: the study ``name`` in ``storage`` (an RDB URL), or in its journal file
+    ``<experiments_dir>/<name>/study.journal`` when ``storage`` is None."""
+
+    name: str
+    experiments_dir: str = "experiments"
+    storage: str | None = None
+
+    @property
+    def folder(self) -> Path:
+        """``experiments/<name>/``, created: the study's journal, leaderboard and submission."""
+        return experiment_dir(self.experiments_dir, self.name)
+
+    @property
+    def journal(self) -> Path:
+        return Path(self.experiments_dir) / self.name / JOURNAL
+
+    def where(self) -> str:
+        """Where the study lives, for messages (a URL's password masked)."""
+        return hide_password(self.storage) if self.storage else str(self.journal)
+
+
+def storage_for(ref: StudyRef, on_stale: StaleCallback | None = None) -> optuna.storages.BaseStorage:
     """The study storage: ``search.storage`` if given, else a journal file under ``experiments/<name>/``.
 
     Both are safe for concurrent writers (the journal through Optuna's lock file). RDB storages
     get a heartbeat, and ``on_stale`` is called for each trial whose worker stopped beating.
     """
-    url = cfg.search.storage
+    url = ref.storage
     if url is None:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        path = experiment_dir(cfg) / "study.journal"
+        path = ref.folder / JOURNAL
         repair_journal(path)
         return JournalStorage(JournalFileBackend(str(path)))
     scheme = str(url).split(":", 1)[0].split("+", 1)[0]

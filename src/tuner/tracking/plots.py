@@ -21,16 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import matplotlib
+import optuna
+from optuna.trial import FrozenTrial, TrialState
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import optuna  # noqa: E402
-from optuna.trial import FrozenTrial, TrialState  # noqa: E402
+from tuner.tracking.style import DPI, pyplot
 
 log = logging.getLogger(__name__)
+plt = pyplot()
 logging.getLogger("matplotlib.category").setLevel(logging.WARNING)  # Optuna plots categorical params as strings
-DPI = 100
 HTML_NAME = "study_plots.html"
 PLOTS = ("optimization_history", "param_importances", "parallel_coordinate", "intermediate_values", "slice",
          "pareto_front")

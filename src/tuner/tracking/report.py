@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import optuna
-from omegaconf import DictConfig
 
-from tuner.config import experiment_dir, objectives, to_yaml
 from tuner.study import best_completed, finished_count, leaderboard, metric_names
+from tuner.study.records import MLFLOW_RUN_ID, hparams
 from tuner.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -64,27 +63,28 @@ def log_study_plots(study: optuna.Study, tracker: Tracker, run_id: str, metric: 
     return [p.name for p in report.files]
 
 
-def summarize(study: optuna.Study, cfg: DictConfig, tracker: Tracker, parent_id: str) -> Path:
-    """Write ``leaderboard.csv`` (and ``pareto_front.csv`` for several objectives) and log them, the composed
-    config, the best trial and the study plots to the parent run."""
+def summarize(study: optuna.Study, tracker: Tracker, parent_id: str, folder: Path, config_yaml: str,
+              metric: str) -> Path:
+    """Write ``leaderboard.csv`` (and ``pareto_front.csv`` for several objectives) into ``folder`` and log them,
+    the composed config (``config_yaml``), the best trial and the study plots (of ``metric``) to the parent run."""
     board = leaderboard(study)
-    path = experiment_dir(cfg) / "leaderboard.csv"
+    path = folder / "leaderboard.csv"
     board.to_csv(path, index=False)
     tracker.log_file(parent_id, path)
     if len(study.directions) > 1:
-        front = experiment_dir(cfg) / "pareto_front.csv"
+        front = folder / "pareto_front.csv"
         board[board["pareto"]].to_csv(front, index=False)
         tracker.log_file(parent_id, front)
-    tracker.log_text(parent_id, to_yaml(cfg), "config.yaml")
+    if config_yaml:
+        tracker.log_text(parent_id, config_yaml, "config.yaml")
     best = best_completed(study)
     if best:
         top = best[0]
         tracker.log_json(parent_id, {"trial": top.number, "value": top.values[0],
                                      "values": dict(zip(metric_names(study), top.values)),
-                                     "hparams": top.user_attrs.get("hparams", top.params)}, "best_params.json")
-        tracker.log_metrics(parent_id, {f"best_{objectives(cfg)[0][0]}": top.values[0],
-                                        "finished_trials": finished_count(study)})
+                                     "hparams": hparams(top)}, "best_params.json")
+        tracker.log_metrics(parent_id, {f"best_{metric}": top.values[0], "finished_trials": finished_count(study)})
         tracker.set_tags(parent_id, {"tuner.best_trial": str(top.number),
-                                     "tuner.best_run_id": str(top.user_attrs.get("mlflow_run_id"))})
-    log_study_plots(study, tracker, parent_id, objectives(cfg)[0][0])
+                                     "tuner.best_run_id": str(top.user_attrs.get(MLFLOW_RUN_ID))})
+    log_study_plots(study, tracker, parent_id, metric)
     return path

@@ -24,6 +24,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from tuner.errors import TunerError
+from tuner.study.records import TAG_FAIL_REASON, TAG_PARENT, TAG_STATE, TAG_TRIAL_NUMBER
 
 log = logging.getLogger(__name__)
 # Several worker processes may share one SQLite store: MLflow sets SQLite's busy timeout
@@ -76,14 +77,14 @@ class Tracker:
     def running_children(self, parent_id: str) -> dict[str, str]:
         """Run id -> trial number (tag) of the parent's child runs still RUNNING."""
         runs = self.client.search_runs(
-            [self.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}' and attributes.status = 'RUNNING'")
-        return {r.info.run_id: r.data.tags.get("optuna.trial_number", "") for r in runs}
+            [self.experiment_id], f"tags.{TAG_PARENT} = '{parent_id}' and attributes.status = 'RUNNING'")
+        return {r.info.run_id: r.data.tags.get(TAG_TRIAL_NUMBER, "") for r in runs}
 
     def kill_trial(self, run_id: str, reason: str) -> bool:
         """Close a trial's run that its dead worker left RUNNING as KILLED; False if it was closed."""
         if self.client.get_run(run_id).info.status != "RUNNING":
             return False
-        self.client.log_batch(run_id, tags=[RunTag("optuna.state", "FAIL"), RunTag("optuna.fail_reason", reason)])
+        self.client.log_batch(run_id, tags=[RunTag(TAG_STATE, "FAIL"), RunTag(TAG_FAIL_REASON, reason)])
         self.client.set_terminated(run_id, status="KILLED")
         return True
 
@@ -91,7 +92,7 @@ class Tracker:
         """Create the nested child run of trial ``number`` and log its hyperparameters."""
         run = self.client.create_run(
             self.experiment_id, run_name=f"trial-{number:04d}",
-            tags={"mlflow.parentRunId": parent_id, "optuna.trial_number": str(number), **tags},
+            tags={TAG_PARENT: parent_id, TAG_TRIAL_NUMBER: str(number), **tags},
         )
         run_id = run.info.run_id
         self.client.log_batch(run_id, params=[Param(k, str(v)[:PARAM_MAX]) for k, v in params.items()])
@@ -109,7 +110,7 @@ class Tracker:
         self.client.log_batch(
             run_id,
             metrics=[Metric(k, float(v), ts, 0) for k, v in metrics.items()],
-            tags=[RunTag(k, v) for k, v in {"optuna.state": state, **(tags or {})}.items()],
+            tags=[RunTag(k, v) for k, v in {TAG_STATE: state, **(tags or {})}.items()],
         )
         if model_path is not None:
             self.client.log_artifact(run_id, str(model_path), "model")

@@ -10,6 +10,14 @@ Example::
 
 from __future__ import annotations
 
-from tuner.training.fit import TrainResult, compile_model, inference_ms, refit, save, train
+from tuner.training.fit import (
+    TrainResult,
+    compile_model,
+    inference_ms,
+    refit,
+    save,
+    train,
+)
+from tuner.training.predict import mirror, predict
 
-__all__ = ["TrainResult", "compile_model", "inference_ms", "refit", "save", "train"]
+__all__ = ["TrainResult", "compile_model", "inference_ms", "mirror", "predict", "refit", "save", "train"]

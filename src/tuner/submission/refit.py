@@ -10,7 +10,8 @@ which model was submitted.
 
 Example::
 
-    model, tags, seconds = refit_best(cfg, study.best_trial, data, tracker, parent_id, Path("/tmp/refit"))
+    model, tags, seconds = refit_best("digits_cnn", study.best_trial, data, tracker, parent_id, Path("/tmp/refit"),
+                                      20, device, build_model)
     tags["tuner.refit_epochs"]  # "20"
 """
 
@@ -18,44 +19,44 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import optuna
-from omegaconf import DictConfig
 
+from tuner.config import DeviceConfig
 from tuner.data import Dataset
 from tuner.errors import TunerError
-from tuner.tracking.tracker import Tracker
+from tuner.study.records import HPARAMS, SEED
+from tuner.tracking import Tracker
 
 log = logging.getLogger(__name__)
 REFIT_ARTIFACT = "refit_model"
 
 
-def refit_epochs(cfg: DictConfig, hp: dict[str, Any]) -> int:
-    """``export.refit_epochs``, or the trial's own ``epochs`` when it is null."""
-    epochs = cfg.export.refit_epochs
-    return int(epochs) if epochs is not None else int(hp["epochs"])
+def refit_epochs(configured: int | None, hp: dict[str, Any]) -> int:
+    """``export.refit_epochs`` (``configured``), or the trial's own ``epochs`` when it is null."""
+    return int(configured) if configured is not None else int(hp["epochs"])
 
 
-def refit_best(cfg: DictConfig, trial: optuna.trial.FrozenTrial, data: Dataset, tracker: Tracker,
-               parent: str | None, out: Path, artifact: str = REFIT_ARTIFACT) -> tuple[Any, dict[str, str], float]:
-    """Retrain ``trial``'s configuration on train + validation and log the model on ``parent`` under
-    ``artifact``.
+def refit_best(name: str, trial: optuna.trial.FrozenTrial, data: Dataset, tracker: Tracker, parent: str | None,
+               out: Path, epochs: int, device: DeviceConfig, builder: Callable[..., Any],
+               artifact: str = REFIT_ARTIFACT) -> tuple[Any, dict[str, str], float]:
+    """Retrain ``trial``'s configuration (of study ``name``) on train + validation for ``epochs``, the model
+    built by ``builder`` (the ``model`` plug point), and log it on ``parent`` under ``artifact``.
 
     Returns the model, the tags that record it, and the seconds the refit took.
     """
+    from tuner.models import new_session
+    from tuner.training import refit, save
     from tuner.training.device import activate
-    from tuner.models.builder import build_model, new_session
-    from tuner.training.fit import refit, save
 
-    hp, seed = trial.user_attrs.get("hparams"), trial.user_attrs.get("seed")
+    hp, seed = trial.user_attrs.get(HPARAMS), trial.user_attrs.get(SEED)
     if hp is None or seed is None:
-        raise TunerError(f"trial {trial.number} of '{cfg.name}' recorded no hyperparameters or seed to refit; "
+        raise TunerError(f"trial {trial.number} of '{name}' recorded no hyperparameters or seed to refit; "
                          "set export.refit=false to export its saved model")
-    epochs = refit_epochs(cfg, hp)
-    activate(cfg.device)
+    activate(device)
     new_session(int(seed))
-    model = build_model(hp, data.input_shape, data.n_classes, data.pixel_mean)
+    model = builder(hp, data.input_shape, data.n_classes, data.pixel_mean)
     images = len(data.x_train) + len(data.x_val)
     log.info("refitting trial %d on %d images (train + validation) for %d epochs", trial.number, images, epochs)
     result = refit(model, hp, data, epochs)

@@ -20,15 +20,10 @@ import numpy as np
 import tensorflow as tf
 
 from tuner.tracking import figures
+from tuner.training.predict import predict
 
-PREDICT_BATCH = 1024
 N_WORST = 16
 N_EXPLAIN = 4
-
-
-def predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    """Class probabilities, shape (N, n_classes)."""
-    return np.asarray(model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:

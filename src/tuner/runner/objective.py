@@ -1,0 +1,224 @@
+"""One trial's life as steps (KerasTuner's ``on_trial_begin`` -> ``run_trial`` -> ``on_epoch_end`` ->
+``on_trial_end``): ``TrialRunner.begin`` draws the hyperparameters and opens the trial's MLflow run,
+``fit`` builds and trains the model, ``on_epoch`` reports and prunes, ``end`` records the outcome.
+
+What a failure inside a trial means (``tuner.errors``):
+
+- ``optuna.TrialPruned``: PRUNED, the search goes on;
+- ``TrialFailed``, or an error raised inside Keras/TensorFlow (or a user's builder) while building,
+  fitting or measuring the model (an impossible layer combination, NaN loss, out of memory): FAIL,
+  the search goes on;
+- a ``TunerError`` (a bad config or data), or any other exception raised by tuner's own code (a bug):
+  FAIL, and the run stops at once, the traceback in the log.
+
+Example::
+
+    objective = make_objective(Context(plan, space, data, tracker, parent_id))
+    objective(optuna.trial.FixedTrial({"width": 64, ...}))  # the trial's val_accuracy
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+
+from tuner.config import instantiate
+from tuner.data import Dataset
+from tuner.errors import TrialFailed, TunerError
+from tuner.runner.plan import Plan
+from tuner.search import Param, sample, trial_seed
+from tuner.study import records
+from tuner.tracking import Tracker
+from tuner.tracking.report import log_trial
+
+log = logging.getLogger(__name__)
+INFERENCE_IMAGES = 256  # validation images timed as one batch for the inference_ms objective
+TUNER_ROOT = Path(__file__).resolve().parents[1]  # src/tuner
+
+
+@dataclass
+class Context:
+    """What every trial of one invocation shares."""
+
+    plan: Plan
+    space: dict[str, Param]
+    data: Dataset
+    tracker: Tracker
+    parent_id: str
+    deadline: float | None = None  # time.monotonic() when search.timeout runs out: a running trial stops there
+    builder: Callable[..., Any] | None = field(default=None, repr=False)  # built once from plan.model
+
+
+def raised_by_tuner(err: BaseException) -> bool:
+    """Whether ``err`` was raised by tuner's own code (the innermost frame of its traceback lies in the package)."""
+    tb = err.__traceback__
+    if tb is None:
+        return True
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(TUNER_ROOT)
+
+
+def is_trial_failure(err: BaseException) -> bool:
+    """True for an error of this trial's model (FAIL it, go on); False for one that must stop the run."""
+    if isinstance(err, TrialFailed):
+        return True
+    if isinstance(err, TunerError):
+        return False
+    if isinstance(err, MemoryError):
+        return True
+    return not raised_by_tuner(err)
+
+
+class TrialRunner:
+    """Runs one trial: ``run()`` calls ``begin``, ``fit`` (which calls ``on_epoch`` after every epoch) and
+    always ``end``."""
+
+    def __init__(self, ctx: Context, trial: optuna.trial.BaseTrial) -> None:
+        self.ctx, self.trial = ctx, trial
+        self.plan = ctx.plan
+        self.goals = self.plan.goals
+        self.metric = self.goals[0][0]
+        self.prunable = len(self.goals) == 1  # Optuna cannot prune a multi-objective study
+        self.hp: dict[str, Any] = {}
+        self.seed = 0
+        self.run_id = ""
+        self.figures: dict[str, float] = {}
+        self.epochs: list[dict[str, float]] = []
+        self.layer_table: str | None = None
+        self.model_path: Path | None = None
+        self.started = time.perf_counter()
+        self.tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def run(self) -> float | list[float]:
+        """The whole trial; its value (or values, one per objective)."""
+        state, reason, pruned = "FAIL", "", ""
+        try:
+            self.begin()
+            values = self.fit()
+            state = "COMPLETE"
+            return values[0] if len(values) == 1 else values
+        except optuna.TrialPruned as err:
+            state, pruned = "PRUNED", str(err)
+            raise
+        except TrialFailed as err:
+            reason = str(err)
+            raise
+        except Exception as err:  # noqa: BLE001 - sorted into "fail this trial" and "stop the run"
+            from tuner.training.device import failure_reason
+
+            reason = failure_reason(err)  # "oom: ..." for an out-of-memory error
+            if is_trial_failure(err):
+                log.warning("trial %d failed: %s", self.trial.number, reason)
+                raise TrialFailed(reason) from err
+            if not isinstance(err, TunerError):
+                reason = f"tuner error: {reason}"
+                log.error("trial %d: an error in tuner's own code stops the run (please report it):\n%s",
+                          self.trial.number, "".join(traceback.format_exception(err)))
+            raise
+        except BaseException:
+            state, reason = "INTERRUPTED", "interrupted"
+            raise
+        finally:
+            self.end(state, reason, pruned)
+
+    def begin(self) -> None:
+        """Draw the hyperparameters and the seed, record them, open the trial's MLflow run."""
+        plan, trial = self.plan, self.trial
+        self.hp = sample(trial, self.ctx.space)
+        fixed_seed = plan.search.trial_seed
+        self.seed = int(fixed_seed) if fixed_seed is not None else trial_seed(plan.seed, trial.number)
+        replay = records.replay_command(plan.study.name, trial.number, self.hp, self.seed, plan.overrides)
+        trial.set_user_attr(records.HPARAMS, self.hp)
+        trial.set_user_attr(records.SEED, self.seed)
+        trial.set_user_attr(records.REPLAY, replay)
+        self.run_id = self.ctx.tracker.start_trial(
+            self.ctx.parent_id, trial.number, {**self.hp, "seed": self.seed},
+            {records.TAG_SEED: str(self.seed), records.TAG_REPLAY: replay, records.TAG_NOTE: f"Replay: `{replay}`"},
+        )
+        trial.set_user_attr(records.MLFLOW_RUN_ID, self.run_id)
+        self.tmp = tempfile.TemporaryDirectory(prefix="tuner-trial-")
+
+    def fit(self) -> list[float]:
+        """Build and train the model; its values for the objectives."""
+        from tuner.models import describe, new_session
+        from tuner.training import inference_ms, save, train
+
+        ctx, data = self.ctx, self.ctx.data
+        if ctx.builder is None:
+            ctx.builder = instantiate(self.plan.model, "model")
+        new_session(self.seed)
+        model = ctx.builder(self.hp, data.input_shape, data.n_classes, data.pixel_mean)
+        self.figures[records.N_PARAMS] = model.count_params()
+        self.layer_table = describe(model)
+        self.trial.set_user_attr(records.N_PARAMS, self.figures[records.N_PARAMS])
+        result = train(model, self.hp, data, self.on_epoch, monitor=self.metric)
+        self.figures.update(epochs_run=result.epochs_run, train_seconds=result.seconds, **result.finals())
+        if result.best_epoch is not None:  # early stopping restored this epoch's weights: its values count
+            self.figures["best_epoch"] = result.best_epoch + 1
+        if records.INFERENCE_MS in (m for m, _ in self.goals):
+            self.figures[records.INFERENCE_MS] = inference_ms(model, data.x_val[:INFERENCE_IMAGES])
+            self.trial.set_user_attr(records.INFERENCE_MS, self.figures[records.INFERENCE_MS])
+        values = [self.figures[m] if m in self.figures else result.final(m) for m, _ in self.goals]
+        if self.plan.tracking.log_models:
+            assert self.tmp is not None
+            self.model_path = save(model, Path(self.tmp.name))
+        return values
+
+    def on_epoch(self, epoch: int, logs: dict[str, float]) -> None:
+        """Log the epoch, report it to the pruner, stop at the deadline or when pruned."""
+        self.ctx.tracker.log_epoch(self.run_id, epoch, logs)
+        self.epochs.append(logs)
+        if self.metric not in logs:
+            raise TrialFailed(f"metric {self.metric!r} missing from Keras logs {sorted(logs)}")
+        self.figures[records.EPOCHS_RUN] = epoch + 1
+        if self.prunable:
+            self.trial.report(logs[self.metric], epoch)  # step = epoch index, as Optuna's KerasPruningCallback
+        # Neither the deadline nor a pruner stops a trial after its last epoch: that fit is paid for,
+        # and finished, the trial counts (for the best and for the sampler).
+        if epoch + 1 >= int(self.hp["epochs"]):
+            return
+        deadline = self.ctx.deadline
+        if deadline is not None and time.monotonic() >= deadline:
+            self.trial.set_user_attr(records.STOPPED_AT_DEADLINE, epoch + 1)
+            raise optuna.TrialPruned(f"stopped at the search deadline (search.timeout={self.plan.search.timeout}"
+                                     f" s) after epoch {epoch + 1} of {self.hp['epochs']}")
+        if self.prunable and self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: {self.metric}={logs[self.metric]:.4f}")
+
+    def end(self, state: str, reason: str, pruned: str) -> None:
+        """Record the trial's figures and outcome in Optuna and MLflow; remove its temporary folder."""
+        self.figures[records.SECONDS] = time.perf_counter() - self.started
+        for key in (records.SECONDS, records.EPOCHS_RUN):
+            if key in self.figures:
+                self.trial.set_user_attr(key, self.figures[key])
+        if reason:
+            self.trial.set_user_attr(records.FAIL_REASON, reason)
+        if self.run_id:
+            tags = ({records.TAG_FAIL_REASON: reason} if reason else
+                    {records.TAG_PRUNE_REASON: pruned} if pruned else {})
+            log_trial(self.ctx.tracker, self.run_id, self.trial.number, self.epochs, self.layer_table)
+            self.ctx.tracker.end_trial(self.run_id, state, self.figures, tags, self.model_path)
+        if self.tmp is not None:
+            self.tmp.cleanup()
+        summary = {k: round(v, 4) for k, v in self.figures.items() if k.startswith("final_val")}
+        log.info("trial %d %s %s", self.trial.number, state, reason or pruned or summary)
+
+
+def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float | list[float]]:
+    """The objective for ``study.optimize``; also callable with ``optuna.trial.FixedTrial``."""
+    from tuner.training.device import activate
+
+    activate(ctx.plan.device)
+
+    def objective(trial: optuna.trial.BaseTrial) -> float | list[float]:
+        return TrialRunner(ctx, trial).run()
+
+    return objective

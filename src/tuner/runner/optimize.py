@@ -1,0 +1,151 @@
+"""One process's share of a study: every check that needs no data (``prepare``), joining the study, and the
+trial loop (``optimize``) with its guard against a broken setup. The launching process and every worker
+process run the same code.
+
+Example::
+
+    prepared = prepare(plan)
+    study, created, tracker = open_tracked(plan, prepared)
+    optimize(study, Context(plan, prepared.space, data, tracker, parent_id))
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import NamedTuple
+
+import optuna
+from tqdm import tqdm
+
+from tuner.config import instantiate
+from tuner.data import check_source
+from tuner.errors import ConfigError, TrialFailed, TunerError
+from tuner.runner.coordinate import guard_slot, stale_callback, wait_for_slot
+from tuner.runner.objective import Context, make_objective
+from tuner.runner.plan import Plan
+from tuner.search import Param, check_flip, misfit_of, parse_space
+from tuner.study import best_completed, finished_count, join_study
+from tuner.study.records import FAIL_REASON, SURPLUS
+from tuner.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+
+class Prepared(NamedTuple):
+    """What ``prepare`` built from the plan before any data is loaded."""
+
+    space: dict[str, Param]
+    sampler: optuna.samplers.BaseSampler
+    pruner: optuna.pruners.BasePruner
+
+
+def prepare(plan: Plan) -> Prepared:
+    """Every check that needs no data: the space, the task's source, the enqueued trials, the warm-start
+    source, and the sampler and pruner built from their ``_target_``."""
+    space = parse_space(plan.search.space)
+    check_source(plan.data)
+    check_flip(space, plan.data.name, plan.data.flip_keeps_label)
+    pinned = {name: p.value for name, p in space.items() if p.type == "fixed"}  # e.g. arch, for CNN-only entries
+    for i, params in enumerate(plan.search.enqueue):
+        misfit = misfit_of({**pinned, **params}, space)
+        if misfit:
+            raise ConfigError(f"search.enqueue[{i}]: {misfit}; change the value, or widen the space")
+    if plan.search.warm_start:
+        from tuner.study.warmstart import open_source, source_ref
+
+        open_source(source_ref(plan.study, plan.search.warm_start, plan.search.warm_start_storage))
+    sampler = instantiate(plan.sampler, "sampler")
+    pruner = instantiate(plan.pruner, "pruner")
+    if len(plan.goals) > 1 and not isinstance(pruner, optuna.pruners.NopPruner):
+        raise ConfigError(f"a multi-objective study (search.metric={[m for m, _ in plan.goals]}) cannot be pruned: "
+                          "Optuna prunes single-objective studies only; add pruner=none")
+    return Prepared(space, sampler, pruner)
+
+
+def open_tracked(plan: Plan, prepared: Prepared) -> tuple[optuna.Study, bool, Tracker]:
+    """Join (or create) the study and connect to its MLflow experiment; True when this call created the study."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study, created = join_study(plan.study, plan.goals, prepared.space, prepared.sampler, prepared.pruner,
+                                on_stale=stale_callback(plan.tracking.uri, plan.study.name))
+    return study, created, Tracker(plan.tracking.uri, plan.study.name)
+
+
+def optimize(study: optuna.Study, ctx: Context, progress: bool = True, max_trials: int | None = None) -> bool:
+    """Run trials until ``search.n_trials`` are finished (by this and any other worker) or time is up.
+
+    Returns True when it stopped because this process ran ``max_trials`` trials.
+    """
+    search = ctx.plan.search
+    budget, timeout = search.n_trials, search.timeout
+    deadline = ctx.deadline = time.monotonic() + timeout if timeout else None
+    if budget_reached(study, ctx.plan) or not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
+        return False
+    bar = tqdm(total=budget, initial=finished_count(study), desc=ctx.plan.study.name, unit="trial",
+               dynamic_ncols=True, disable=not progress)
+    failures = FailureGuard(search.max_failures)
+    ran = 0
+
+    def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        nonlocal ran
+        if trial.user_attrs.get(SURPLUS):
+            return
+        ran += 1
+        failures(study, trial)
+        bar.update(max(0, finished_count(study) - bar.n))  # counts other workers' trials too
+        best = best_completed(study)
+        if best:
+            bar.set_postfix({ctx.plan.metric: f"{best[0].values[0]:.4f}"})
+        if failures.tripped or ran == max_trials or not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
+            study.stop()
+
+    try:
+        study.optimize(guard_slot(make_objective(ctx), budget, ctx.tracker, deadline), n_trials=None,
+                       timeout=timeout, catch=(TrialFailed,), callbacks=[after_trial], gc_after_trial=True)
+    finally:
+        bar.close()
+    failures.raise_if_tripped()
+    return ran == max_trials and finished_count(study) < budget
+
+
+def budget_reached(study: optuna.Study, plan: Plan) -> bool:
+    done, budget = finished_count(study), plan.search.n_trials
+    if done >= budget:
+        log.info("study %s has %d finished trials (search.n_trials=%d): nothing to run", plan.study.name, done, budget)
+    return done >= budget
+
+
+class FailureGuard:
+    """Stops the study after ``limit`` failed trials in a row: a broken setup should not spin forever.
+
+    Counted over the study's trials in the order they ended, so workers and resumed runs count together.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.in_a_row, self.last_reason = limit, 0, ""
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        ended = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()
+                 and not t.user_attrs.get(SURPLUS)]
+        ended.sort(key=lambda t: (t.datetime_complete or datetime.min, t.number))
+        self.in_a_row = 0
+        for t in reversed(ended):
+            if t.state != optuna.trial.TrialState.FAIL:
+                break
+            self.in_a_row += 1
+        if trial.state == optuna.trial.TrialState.FAIL:
+            self.last_reason = str(trial.user_attrs.get(FAIL_REASON, "unknown"))
+        if self.tripped:
+            study.stop()
+
+    @property
+    def tripped(self) -> bool:
+        return self.in_a_row >= self.limit
+
+    def raise_if_tripped(self) -> None:
+        if self.tripped:
+            raise TunerError(
+                f"{self.in_a_row} trials failed in a row (search.max_failures={self.limit}); last reason: "
+                f"{self.last_reason}. Fix the space or raise search.max_failures."
+            )

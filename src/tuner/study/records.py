@@ -1,0 +1,82 @@
+"""What a trial and a study record carry, by name, in Optuna and in MLflow, and the replay command
+that is built and parsed here only. Every module reads and writes these names through this one.
+
+The names are public (users query them in MLflow and in Optuna's storage) and do not change.
+
+Example::
+
+    trial.set_user_attr(HPARAMS, {"width": 64})
+    command = replay_command("digits_cnn", 3, {"width": 64}, seed=7, overrides=["+experiment=digits_cnn"])
+    replay_overrides(command)  # ["+experiment=digits_cnn", "name=digits_cnn_replay_t3", ...]
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any, Mapping
+
+import optuna
+
+# A trial's user attributes in the Optuna storage.
+HPARAMS = "hparams"                # every hyperparameter the model was built from, sampled and pinned
+SEED = "seed"                      # the trial's seed
+REPLAY = "replay"                  # the command line that retrains exactly this trial
+MLFLOW_RUN_ID = "mlflow_run_id"    # the trial's MLflow child run
+FAIL_REASON = "fail_reason"        # why a FAIL trial failed ("oom: ...", "interrupted", ...)
+N_PARAMS = "n_params"
+SECONDS = "seconds"                # the trial's wall-clock seconds, build to end
+EPOCHS_RUN = "epochs_run"
+INFERENCE_MS = "inference_ms"
+STOPPED_AT_DEADLINE = "stopped_at_deadline"  # the epoch a trial had finished when search.timeout ran out
+SURPLUS = "surplus"                # started when other workers had filled the budget: failed at once, not counted
+WORKER_HOST, WORKER_PID, WORKER_STARTED, WORKER_RSS_MB = "worker_host", "worker_pid", "worker_started", "worker_rss_mb"
+
+# A study's user attributes.
+PARENT_RUN_ID = "mlflow_parent_run_id"  # the study's MLflow parent run
+FINGERPRINT = "space_fingerprint"        # what a resumed study must share (space and objectives)
+ENQUEUED = "enqueued"                    # how many of search.enqueue + warm-start trials were enqueued
+WARM_START_TRIALS = "warm_start_trials"  # the warm-start trials, picked once
+
+# MLflow tags.
+TAG_PARENT = "mlflow.parentRunId"
+TAG_NOTE = "mlflow.note.content"
+TAG_TRIAL_NUMBER = "optuna.trial_number"
+TAG_STATE = "optuna.state"
+TAG_FAIL_REASON = "optuna.fail_reason"
+TAG_PRUNE_REASON = "optuna.prune_reason"
+TAG_REPLAY = "tuner.replay"
+TAG_SEED = "tuner.seed"
+TAG_STUDY = "tuner.study"
+TAG_KIND = "tuner.kind"
+
+REPLAY_PREFIX = ("python", "-m", "tuner")
+# The overrides a replay sets itself; the study's own values of these are dropped.
+REPLAY_SETS = ("name=", "search.n_trials=", "search.trial_seed=", "pruner=", "search.enqueue=", "search.space.")
+
+
+def hparams(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The hyperparameters ``trial`` was built from (its sampled params for a trial recorded without them)."""
+    return dict(trial.user_attrs.get(HPARAMS, trial.params))
+
+
+def replay_command(name: str, number: int, hp: Mapping[str, Any], seed: int, overrides: list[str]) -> str:
+    """A command line that retrains trial ``number`` of study ``name`` as a one-trial study of its own."""
+    kept = [o for o in overrides if not o.startswith(REPLAY_SETS)]
+    pinned = [f"search.space.{k}={_literal(v)}" for k, v in hp.items()]
+    extra = [f"name={name}_replay_t{number}", "search.n_trials=1", f"search.trial_seed={seed}", "pruner=none",
+             "search.enqueue=[]"]
+    return " ".join(REPLAY_PREFIX) + " " + " ".join(shlex.quote(o) for o in kept + extra + pinned)
+
+
+def replay_overrides(command: str) -> list[str]:
+    """The Hydra overrides of a command ``replay_command`` wrote."""
+    words = shlex.split(command)
+    if tuple(words[:len(REPLAY_PREFIX)]) != REPLAY_PREFIX:
+        raise ValueError(f"not a tuner replay command: {command[:80]!r}")
+    return words[len(REPLAY_PREFIX):]
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)

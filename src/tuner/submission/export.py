@@ -1,0 +1,151 @@
+"""``python -m tuner.export +experiment=<name>``: the best model's predictions on the
+task's test split, as a leaderboard submission CSV (``filename,label``).
+
+Example::
+
+    submission = export(app.export_plan(compose(["+experiment=digits_cnn"])))
+    submission.path, submission.test_accuracy
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from tuner.data import Dataset, load_dataset
+from tuner.errors import TunerError
+from tuner.study import best_completed, open_study
+from tuner.study.records import MLFLOW_RUN_ID, PARENT_RUN_ID, hparams
+from tuner.submission.members import ensemble, members
+from tuner.submission.plan import ExportPlan
+from tuner.submission.refit import REFIT_ARTIFACT, refit_epochs
+from tuner.tracking import Tracker
+from tuner.tracking.report import log_study_plots
+from tuner.training.predict import predict
+
+log = logging.getLogger("tuner.export")
+INSIGHT_DIR = "best_model"
+ENSEMBLE_ARTIFACT = "ensemble_model"
+
+
+@dataclass(frozen=True)
+class Submission:
+    path: Path
+    trial: int
+    rows: int
+    test_accuracy: float | None
+    model_version: int | None = None
+    insight: tuple[str, ...] = ()
+    refit_epochs: int | None = None  # set when the submitted model (its best member) was refit
+    trials: tuple[int, ...] = ()  # every trial whose model the submission averages (export.ensemble), best first
+    tta: bool = False  # the predictions averaged each test image with its mirror (export.tta)
+
+
+def registry_name(experiment: str) -> str:
+    """The registered model that collects an experiment's exports: ``tuner-<experiment>``."""
+    return f"tuner-{experiment}"
+
+
+def export(plan: ExportPlan) -> Submission:
+    """Predict the test split with the best completed trial's model (or, with ``export.refit=true``, that
+    trial's configuration retrained on train + validation) and write the submission CSV.
+
+    ``export.ensemble=k`` averages the probabilities of the best k such models (logged on the parent run
+    as one Keras model, ``ensemble_model/``); ``export.tta=true`` averages in the mirrored test images."""
+    name, options = plan.study.name, plan.options
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(plan.study)
+    candidates = best_completed(study)
+    if not candidates:
+        raise TunerError(f"study '{name}' has no completed trial yet: run `python -m tuner +experiment={name}` first")
+    tracker = Tracker(plan.tracking_uri, name)
+    data = load_dataset(plan.data, plan.seed)
+    parent = study.user_attrs.get(PARENT_RUN_ID)
+    with tempfile.TemporaryDirectory(prefix="tuner-export-") as tmp:
+        found, refit_tags = members(plan, candidates, data, tracker, parent, Path(tmp))
+        trial = found[0][0]
+        trials = tuple(t.number for t, _ in found)
+        if len(found) == 1:
+            model = found[0][1]
+            model_run, model_artifact = ((parent, REFIT_ARTIFACT) if options.refit
+                                         else (trial.user_attrs.get(MLFLOW_RUN_ID), "model"))
+        else:
+            model = ensemble([m for _, m in found], trials)
+            model_run, model_artifact = parent, ENSEMBLE_ARTIFACT
+            if parent:
+                from tuner.training import save
+
+                tracker.log_file(parent, save(model, Path(tmp) / "ensemble"), ENSEMBLE_ARTIFACT)
+        labels = np.argmax(predict(model, data.x_test, options.tta), axis=1)
+        path = Path(options.path) if options.path else plan.study.folder / "submission.csv"
+        write_submission(path, data, labels)
+        accuracy = float(np.mean(labels == data.y_test)) if data.y_test is not None else None
+        tags = {"tuner.submission_trial": str(trial.number), "tuner.submission_trials": ",".join(map(str, trials)),
+                "tuner.submission_tta": str(bool(options.tta)).lower(),
+                "tuner.submission_refit": str(bool(options.refit)).lower(), **refit_tags}
+        version, insight = None, ()
+        if parent:
+            tracker.log_file(parent, path)
+            tracker.set_tags(parent, tags)
+            if accuracy is not None:
+                tracker.log_metrics(parent, {"test_accuracy": accuracy})
+            if options.insight:
+                try:
+                    insight = _log_insight(model, data, tracker, parent, Path(tmp) / "insight")
+                except Exception as err:  # noqa: BLE001 - the submission is written; say what is missing
+                    log.warning("best-model insight not logged (%s: %s); the submission is written",
+                                type(err).__name__, str(err).splitlines()[0][:300])
+            log_study_plots(study, tracker, parent, plan.metric)
+        if options.register and model_run:
+            version = tracker.register_model(registry_name(name), model_run, model_artifact, {
+                "tuner.experiment": name, "tuner.trial": str(trial.number), "tuner.value": str(trial.values[0]),
+                "tuner.test_accuracy": str(accuracy), **tags})
+            log.info("registered trial%s %s as %s version %d", "s" if len(trials) > 1 else "",
+                     ", ".join(map(str, trials)), registry_name(name), version)
+    refit = refit_epochs(options.refit_epochs, hparams(trial)) if refit_tags else None
+    return Submission(path, trial.number, len(labels), accuracy, version, insight, refit, trials, bool(options.tta))
+
+
+def _log_insight(model: Any, data: Dataset, tracker: Tracker, parent: str, out: Path) -> tuple[str, ...]:
+    """The best model's insight figures, on the test split when its labels are known, else validation,
+    logged under ``best_model/`` of the parent run."""
+    from tuner.submission.insight import explain
+
+    split, x, y = ("test", data.x_test, data.y_test) if data.y_test is not None else ("validation", data.x_val,
+                                                                                         data.y_val)
+    files = explain(model, x, y, data.n_classes, out, split)
+    tracker.log_folder(parent, out, INSIGHT_DIR)
+    return tuple(f"{INSIGHT_DIR}/{f.name}" for f in files)
+
+
+def write_submission(path: Path, data: Dataset, labels: np.ndarray) -> None:
+    """Check the rows against the test split, then write ``filename,label`` atomically: a temporary
+    file in the same folder, flushed to disk, renamed over ``path``. A failure at any point leaves
+    the previous ``path`` (if any) as it was and no temporary file behind."""
+    labels = np.asarray(labels)
+    if len(labels) != len(data.test_ids):
+        raise TunerError(f"{len(labels)} predictions for {len(data.test_ids)} test images: not writing {path}")
+    if len(set(data.test_ids)) != len(data.test_ids):
+        raise TunerError(f"the test split has duplicate filenames: not writing {path}")
+    if len(labels) and (not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0
+                        or labels.max() >= data.n_classes):
+        raise TunerError(f"a predicted label lies outside the label set 0..{data.n_classes - 1}: not writing {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as out:
+            pd.DataFrame({"filename": list(data.test_ids), "label": labels.astype(int)}).to_csv(out, index=False)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
