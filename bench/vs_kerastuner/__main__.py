@@ -127,7 +127,7 @@ def figures(runs: dict[str, list[list[Result]]], seeds: list[int | None], minute
              "epochs": r.epochs, "best_val": _rounded(r.best_val), "test": _rounded(r.test_accuracy),
              "wall_s": round(r.wall)} for task, per_seed in runs.items() for seed, results in zip(seeds, per_seed)
             for r in results]
-    means = [{"task": experiment(task), "tool": r.tool, "seeds": len(per_seed),
+    means = [{"task": experiment(task), "seeds": seeds, "tool": r.tool,
               "val": _rounded(_mean([run[i].best_val for run in per_seed])),
               "test": _rounded(_mean([run[i].test_accuracy for run in per_seed]))}
              for task, per_seed in runs.items() if len(per_seed) > 1 for i, r in enumerate(per_seed[0])]
