@@ -98,14 +98,15 @@ def column(key: str, values: list[Any]) -> list[str]:
     return [cell(v) for v in values]
 
 
-def _flat(figures: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """The scalar figures (nested objects flattened to ``a.b``), leaving out lists of objects."""
+def _flat(figures: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The scalar figures as (label, value), a nested object's as ``parent: `key```; lists of objects are left out."""
     rows: list[tuple[str, Any]] = []
     for key, value in figures.items():
         if isinstance(value, dict):
-            rows += _flat(value, f"{prefix}{key}.")
+            rows += [(f"{label(key)}: `{inner}`", item) for inner, item in value.items()
+                     if not isinstance(item, dict) and not _is_table(item)]
         elif not _is_table(value):
-            rows.append((prefix + key, value))
+            rows.append((label(key), value))
     return rows
 
 
@@ -146,11 +147,12 @@ def render_record(name: str, record: dict[str, Any], link_prefix: str = LINK_PRE
         lead += [f"Date: {record['date_note']}.", ""]
     lead += ["```bash", record["command"], "```", ""]
     if record.get("command_note"):
-        lead += [f"Command: {record['command_note']}.", ""]
+        note = str(record["command_note"])
+        lead += [f"Command: {note[:1].upper()}{note[1:]}.", ""]
     figures = record["figures"]
     scalars = _flat(figures)
     if scalars:
-        lead += table(["figure", "value"], [[label(k), cell(v)] for k, v in scalars]) + [""]
+        lead += table(["figure", "value"], [[k, cell(v)] for k, v in scalars]) + [""]
     for key, value in figures.items():
         if _is_table(value):
             columns = list(dict.fromkeys(k for row in value for k in row))
