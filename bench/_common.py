@@ -76,11 +76,27 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version()}
 
 
-def save_results(name: str, figures: dict[str, Any], notes: str | None = None) -> Path:
+def command_line() -> str:
+    """This process's command line as typed, the interpreter relative to the repository when it lies inside it."""
+    argv = list(sys.orig_argv)
+    interpreter = Path(argv[0])
+    if interpreter.is_absolute() and interpreter.is_relative_to(ROOT):
+        argv[0] = str(interpreter.relative_to(ROOT))
+    return shlex.join(argv)
+
+
+def _script_summary() -> str | None:
+    """The first line of the running script's docstring: what the benchmark measures."""
+    doc = getattr(sys.modules.get("__main__"), "__doc__", None)
+    return doc.strip().splitlines()[0] if doc and doc.strip() else None
+
+
+def save_results(name: str, figures: dict[str, Any]) -> Path:
     """Write one run's ``figures`` with its date, commit, machine and command line; return the file.
 
     ``name`` is the benchmark's (its script's) name. The file is ``bench/results/<name>-<date>-<time>.json``
-    (or under ``$TUNER_BENCH_RESULTS``). Commit it, then ``python -m bench.render`` puts it in docs/benchmarks.md.
+    (or under ``$TUNER_BENCH_RESULTS``), described by the first line of the script's docstring. Commit it,
+    then ``python -m bench.render`` puts it in docs/benchmarks.md.
     """
     now = dt.datetime.now()
     status = _git("status", "--porcelain", "--untracked-files=no")
@@ -93,11 +109,12 @@ def save_results(name: str, figures: dict[str, Any], notes: str | None = None) -
         "commit": _git("rev-parse", "HEAD"),
         "dirty": None if status is None else bool(status),  # uncommitted changes to tracked files
         "machine": machine(),
-        "command": shlex.join(sys.orig_argv),
-        "figures": figures,
+        "command": command_line(),
     }
-    if notes:
-        record["notes"] = notes
+    description = _script_summary()
+    if description:
+        record["description"] = description
+    record["figures"] = figures
     path = folder / f"{name}-{now:%Y-%m-%d-%H%M%S}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"results written to {path}")
