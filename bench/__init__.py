@@ -1,1 +1,2 @@
-"""Benchmarks: scripts that print their figures (not tests). Importable so tests can cover their building blocks."""
+"""Benchmarks: scripts that print their figures and write them to bench/results/ (not tests); ``python -m bench.render``
+turns those files into docs/benchmarks.md. Importable so tests can cover their building blocks."""

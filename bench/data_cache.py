@@ -6,7 +6,8 @@ Writes the folder (MNIST-5k digits, each also saved shifted by a pixel, as 28x28
 PNGs, half of them RGB) into a temporary folder unless one is given, then
 prints the seconds of a first decode (empty cache) and the median of three
 loads from the cache, and their ratio (the target is at least 10). The same
-for Debian's Fashion-MNIST IDX files (70,000 images) when they are installed.
+for Debian's Fashion-MNIST IDX files (70,000 images) when they are installed. The figures also go to
+bench/results/data_cache-<date>-<time>.json.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from _common import save_results  # noqa: E402
+
 from tuner.data import load_images  # noqa: E402
 
 TEST_SHARE = 5  # one image in five goes to test.csv
@@ -58,7 +61,7 @@ def timed(root: Path, cache: Path, task: str = "digits", source: str = "folder")
     return seconds
 
 
-def report(label: str, root: Path, cache: Path, task: str, source: str) -> None:
+def report(label: str, root: Path, cache: Path, task: str, source: str) -> dict:
     first = timed(root, cache, task, source)
     cached = statistics.median(timed(root, cache, task, source) for _ in range(3))
     size = sum(p.stat().st_size for p in cache.iterdir()) / 1e6
@@ -66,6 +69,8 @@ def report(label: str, root: Path, cache: Path, task: str, source: str) -> None:
     print(f"  first decode:      {first:7.3f} s")
     print(f"  load from cache:   {cached:7.3f} s (median of 3; cache file {size:.1f} MB)")
     print(f"  speed-up:          {first / cached:7.1f}x")
+    return {"data": label, "first_decode_s": round(first, 3), "cached_s": round(cached, 3),
+            "cache_mb": round(size, 1), "speedup": round(first / cached, 1)}
 
 
 def main() -> None:
@@ -74,9 +79,11 @@ def main() -> None:
         root = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tmp) / "digits"
         if not (root / "train.csv").exists():
             write_folder(root, n)
-        report(f"{n} PNGs", root, Path(tmp) / "cache", "digits", "folder")
+        runs = [report(f"{n} PNGs", root, Path(tmp) / "cache", "digits", "folder")]
         if FASHION.is_dir():
-            report("Fashion-MNIST IDX (70,000 images)", FASHION, Path(tmp) / "cache-fashion", "fashion", "idx")
+            runs.append(report("Fashion-MNIST IDX (70,000 images)", FASHION, Path(tmp) / "cache-fashion", "fashion",
+                               "idx"))
+    save_results("data_cache", {"runs": runs})
 
 
 if __name__ == "__main__":

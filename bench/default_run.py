@@ -1,5 +1,6 @@
 """The README's main job, timed: `python -m tuner +experiment=digits_cnn` then export,
-from an empty folder, as a user runs them. Prints wall time and accuracies.
+from an empty folder, as a user runs them. Prints wall time and accuracies and writes them to
+bench/results/default_run-<date>-<time>.json.
 
     .venv/bin/python bench/default_run.py [extra overrides...]
 
@@ -15,6 +16,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import save_results
 
 
 def main(extra: list[str]) -> None:
@@ -34,6 +37,11 @@ def main(extra: list[str]) -> None:
     print(f"search wall time: {search:.1f} s ({search / 60:.2f} min); with export: {total:.1f} s")
     print(f"best val_accuracy: {float(rows[0]['value']):.4f} (trial {rows[0]['trial']})")
     print(f"test accuracy of the exported model: {test.group(1) if test else 'n/a'}")
+    save_results("default_run", {
+        "trials": len(rows), "complete": states.count("COMPLETE"), "pruned": states.count("PRUNED"),
+        "failed": states.count("FAIL"), "search_s": round(search, 1), "export_s": round(total - search, 1),
+        "best_val_accuracy": round(float(rows[0]["value"]), 4), "best_trial": int(rows[0]["trial"]),
+        "test_accuracy": float(test.group(1)) if test else None})
 
 
 if __name__ == "__main__":

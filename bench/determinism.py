@@ -6,7 +6,7 @@ Trains the same small CNN (32 filters, 2 conv blocks, width 64, batch 64) on the
 embedded MNIST-5k training split, in a fresh process per measurement (op
 determinism cannot be switched off once on), alternating off/on; prints the median
 `model.fit` seconds of each and their ratio, and whether two deterministic runs give
-bit-identical validation losses.
+bit-identical validation losses. The figures also go to bench/results/determinism-<date>-<time>.json.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from _common import save_results  # noqa: E402
 
 HP = {"arch": "cnn", "width": 64, "depth": 2, "dropout": 0.2, "activation": "relu", "initializer": "he_normal",
       "filters": 32, "kernel_size": 3, "pooling": "max", "padding": "same", "batch_norm": False,
@@ -65,6 +67,10 @@ def main(epochs: int, repeats: int) -> None:
     same = all(r["val_loss"] == runs[True][0]["val_loss"] for r in runs[True])
     same_off = all(r["val_loss"] == runs[False][0]["val_loss"] for r in runs[False])
     print(f"bit-identical val_loss across runs: deterministic {same}, non-deterministic {same_off}")
+    save_results("determinism", {
+        "epochs": epochs, "repeats": repeats, "median_off_s": round(off, 2), "median_on_s": round(on, 2),
+        "on_off_ratio": round(on / off, 3), "off_s": [round(r["seconds"], 2) for r in runs[False]],
+        "on_s": [round(r["seconds"], 2) for r in runs[True]], "bit_identical_on": same, "bit_identical_off": same_off})
 
 
 if __name__ == "__main__":

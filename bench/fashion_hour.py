@@ -10,6 +10,7 @@ Prints the submission's test accuracy, after how many minutes (from the search's
 study's best validation accuracy passed each milestone, and the test accuracy of each completed
 trial's own model (the submission may average several: export.ensemble). Outputs stay in
 ``--workdir`` (default: a new temporary folder, printed): ``mlflow ui`` there shows every trial.
+The figures also go to bench/results/fashion_hour-<date>-<time>.json.
 
 Goal (issue 6): at least 0.94 test accuracy after 60 minutes on a 2-core CPU.
 """
@@ -121,20 +122,36 @@ def ensemble_curve(models: list[tuple[float, int, float, np.ndarray, np.ndarray]
             for k in range(1, len(ranked) + 1)]
 
 
-def report(cfg: DictConfig, launched: float | None, labels: np.ndarray) -> None:
-    """Print the milestones, each completed trial's own test accuracy and the ensemble curve."""
+def report(cfg: DictConfig, launched: float | None, labels: np.ndarray) -> dict:
+    """Print the milestones, each completed trial's own test accuracy and the ensemble curve; return them."""
     models = completed_models(cfg, launched, labels)
-    for target, seconds in milestones([(m[0] * 60, m[2]) for m in models]).items():
+    reached = milestones([(m[0] * 60, m[2]) for m in models])
+    for target, seconds in reached.items():
         print(f"best val_accuracy >= {target:.2f}: " + ("not reached" if seconds is None else f"after {seconds / 60:.1f} min"))
     print("\neach completed trial's own model:\n  minutes  trial  val_acc  test_acc  with mirror")
     for minutes, number, val, plain, both in models:
         print(f"  {minutes:7.1f}  {number:5d}  {val:.4f}   {accuracy(plain, labels):.4f}    {accuracy(both, labels):.4f}")
     print("\nthe best k by val_accuracy, averaged (export.ensemble=k):\n  k  test_acc  with mirror (export.tta)")
-    for k, plain, both in ensemble_curve(models, labels):
+    curve = ensemble_curve(models, labels)
+    for k, plain, both in curve:
         print(f"  {k}  {plain:.4f}    {both:.4f}")
+    return {
+        "milestones_min": [{"val_accuracy": t, "minutes": None if s is None else round(s / 60, 1)}
+                           for t, s in reached.items()],
+        "models": [{"minutes": round(minutes, 1), "trial": number, "val_accuracy": round(val, 4),
+                    "test_accuracy": round(accuracy(plain, labels), 4),
+                    "test_with_mirror": round(accuracy(both, labels), 4)} for minutes, number, val, plain, both in models],
+        "ensembles": [{"k": k, "test_accuracy": round(plain, 4), "test_with_mirror": round(both, 4)}
+                      for k, plain, both in curve],
+    }
 
 
 def main(argv: list[str]) -> int:
+    if __package__:  # python -m bench.fashion_hour
+        from bench._common import save_results
+    else:  # python bench/fashion_hour.py
+        from _common import save_results
+
     parser = argparse.ArgumentParser(prog="bench/fashion_hour.py", description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=60.0, help="search.timeout, in minutes")
     parser.add_argument("--workdir", type=Path, help="run here (default: a new temporary folder, kept)")
@@ -151,7 +168,7 @@ def main(argv: list[str]) -> int:
         os.chdir(args.workdir)
         from tuner.config import compose
 
-        report(compose(common), None, labels)
+        save_results("fashion_hour", {"mode": "report", **report(compose(common), None, labels)})
         return 0
     if args.workdir and args.workdir.exists() and any(args.workdir.iterdir()):
         parser.error(f"--workdir {args.workdir} is not empty: the study there would resume; name a new folder")
@@ -180,7 +197,9 @@ def main(argv: list[str]) -> int:
 
     print(f"\nsearch: {searched / 60:.1f} min; export: {exported / 60:.1f} min; "
           f"submission scored against {args.labels}: test accuracy {submitted:.4f}")
-    report(compose(common), launched, labels)
+    figures = report(compose(common), launched, labels)
+    save_results("fashion_hour", {"search_min": round(searched / 60, 1), "export_min": round(exported / 60, 1),
+                                  "submission_test_accuracy": round(submitted, 4), **figures})
     print(f"\noutputs in {workdir}")
     return 0
 

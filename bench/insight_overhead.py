@@ -5,7 +5,8 @@ against a 5-epoch digits CNN trial, and of the study plots drawn once per invoca
 
 Target (issue 5): per-trial artifacts add at most a few percent to a 5-epoch digits trial.
 The first call in a process also imports matplotlib; it is printed apart from the steady
-per-trial figure (the median of ``repeats`` calls).
+per-trial figure (the median of ``repeats`` calls). The figures also go to
+bench/results/insight_overhead-<date>-<time>.json.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from _common import save_results  # noqa: E402
 
 from tuner.config import compose  # noqa: E402
 from tuner.data import load_dataset  # noqa: E402
@@ -79,6 +82,10 @@ def main(repeats: int) -> None:
           f"trials = {100 * steady / trial_seconds:.1f} % of the trial (target: a few %)")
     print(f"first call in the process (imports matplotlib): {first * 1000:.0f} ms")
     print(f"study plots of a 20-trial study, once per invocation: {plots_seconds:.1f} s ({len(files)} files)")
+    save_results("insight_overhead", {
+        "trial_s": round(trial_seconds, 2), "artifacts_ms": round(steady * 1000), "repeats": repeats,
+        "artifacts_pct": round(100 * steady / trial_seconds, 1), "first_call_ms": round(first * 1000),
+        "study_plots_s": round(plots_seconds, 1), "study_trials": 20, "plot_files": len(files)})
 
 
 if __name__ == "__main__":

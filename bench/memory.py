@@ -7,6 +7,7 @@ and prints the resident memory of the process that ran each trial as trials 1, 5
 start (each trial records it in its ``worker_rss_mb`` attribute) and, in-process, after the
 last one. With ``trials_per_worker`` (e.g. 10) the trials run in worker processes that are
 replaced after that many trials. Target (issue 4): growth from trial 5 to the end under 5%.
+The figures also go to bench/results/memory-<date>-<time>.json.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import sys
 import tempfile
 
-from _common import study_cfg
+from _common import save_results, study_cfg
 
 from tuner.app import (
     run_study,  # noqa: E402
@@ -43,7 +44,12 @@ def main(n_trials: int, trials_per_worker: int | None) -> None:
         print(f"trial {number + 1:3d} starts: RSS {rss[number]:7.1f} MiB")
     if not trials_per_worker:
         print(f"after trial {n_trials:3d}:  RSS {rss[-1]:7.1f} MiB")
-    print(f"growth from trial 5 to the end: {100 * (max(rss[4:]) - rss[4]) / rss[4]:+.1f}% (highest; target < 5%)")
+    growth = 100 * (max(rss[4:]) - rss[4]) / rss[4]
+    print(f"growth from trial 5 to the end: {growth:+.1f}% (highest; target < 5%)")
+    save_results("memory", {
+        "trials": n_trials, "trials_per_worker": trials_per_worker, "rss_trial_5_mib": round(rss[4], 1),
+        "rss_highest_after_trial_5_mib": round(max(rss[4:]), 1), "growth_pct": round(growth, 1),
+        "rss_mib": [round(r, 1) for r in rss]})
 
 
 if __name__ == "__main__":

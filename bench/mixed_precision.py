@@ -9,7 +9,8 @@ Each config ``filters:batch_size`` builds ``tuner.models.build_model`` with the 
 ``--epochs`` on the Fashion-MNIST IDX files (the last 9,000 training images held out for validation)
 once per policy, and prints images per second over the epochs after the first (which compiles),
 the validation accuracy at the end, and the output dtype (float32 in both: the softmax stays float32).
-Any Keras backend works (``KERAS_BACKEND``; tuner itself runs on TensorFlow).
+Any Keras backend works (``KERAS_BACKEND``; tuner itself runs on TensorFlow). The figures also go to
+bench/results/mixed_precision-<date>-<time>.json.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import tuner  # noqa: E402,F401 - quiets TensorFlow before Keras loads it
+from _common import save_results  # noqa: E402
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import tuner  # noqa: E402,F401 - quiets TensorFlow before Keras loads it
 from tuner.data.idx import load_idx_folder  # noqa: E402
 from tuner.models.builder import build_model  # noqa: E402
 from tuner.training.fit import compile_model  # noqa: E402
@@ -88,16 +91,25 @@ def main(argv: list[str]) -> int:
         print(f"devices: {jax.devices()}", flush=True)
     print(f"{'filters':>7} {'batch':>6} {'policy':>14} {'params':>9} {'images/s':>10} {'1st epoch s':>12} "
           f"{'val acc':>8} {'output':>8}")
+    rows, ratios = [], []
     for config in args.configs.split(","):
         filters, batch_size = (int(v) for v in config.split(":"))
         rates = {}
         for policy in POLICIES:
             r = run(policy, filters, batch_size, args.epochs, args.shift, x_train, y_train, x_val, y_val)
             rates[policy] = r["images_per_s"]
+            rows.append({"filters": filters, "batch_size": batch_size, "policy": policy, "params": r["params"],
+                         "images_per_s": round(r["images_per_s"]), "first_epoch_s": round(r["first_epoch_s"], 1),
+                         "val_accuracy": round(r["val_accuracy"], 4), "output_dtype": r["output_dtype"]})
             print(f"{filters:>7} {batch_size:>6} {policy:>14} {r['params']:>9,} {r['images_per_s']:>10,.0f} "
                   f"{r['first_epoch_s']:>12.1f} {r['val_accuracy']:>8.4f} {r['output_dtype']:>8}", flush=True)
         print(f"{'':>7} {'':>6} mixed/float32 throughput: {rates['mixed_float16'] / rates['float32']:.2f}x",
               flush=True)
+        ratios.append({"filters": filters, "batch_size": batch_size,
+                       "mixed_over_float32": round(rates["mixed_float16"] / rates["float32"], 2)})
+    save_results("mixed_precision", {"keras": keras.__version__, "backend": keras.backend.backend(),
+                                     "training_images": len(x_train), "epochs": args.epochs,
+                                     "augment_shift": args.shift, "runs": rows, "throughput": ratios})
     return 0
 
 

@@ -4,7 +4,8 @@
 
 Each process plays a worker as fast as it can (far denser than real training): per trial it
 creates a child run through tuner's Tracker, logs 10 epochs of metrics in one batch each,
-and closes the run. Prints the calls that failed because the store was locked.
+and closes the run. Prints the calls that failed because the store was locked, and writes the figures to
+bench/results/mlflow_lock-<date>-<time>.json.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import tempfile
 import time
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+from _common import save_results  # noqa: E402
 
 
 def writer(uri: str, parent: str, trials: int, out: multiprocessing.Queue) -> None:
@@ -54,8 +57,11 @@ def main(processes: int, trials: int) -> None:
         for p in procs:
             p.join()
     calls = processes * trials * 12
-    print(f"{processes} processes x {trials} trials ({calls} write calls) in {time.perf_counter() - begin:.1f} s: "
+    seconds = time.perf_counter() - begin
+    print(f"{processes} processes x {trials} trials ({calls} write calls) in {seconds:.1f} s: "
           f"{locked} trials hit 'database is locked'")
+    save_results("mlflow_lock", {"processes": processes, "trials_per_process": trials, "write_calls": calls,
+                                 "seconds": round(seconds, 1), "locked_trials": locked})
 
 
 if __name__ == "__main__":

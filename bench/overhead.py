@@ -8,6 +8,7 @@ waits for inside the process: storage, MLflow runs and per-epoch logging, model
 saving, the leaderboard and the parent run's artifacts. MLflow's one-time creation
 of a new mlflow.db (a project's very first run) is printed apart. TensorFlow is
 warmed up by one tiny fit first, so its start-up is charged to neither side.
+The figures also go to bench/results/overhead-<date>-<time>.json.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from tuner.app import (
-    run_study,  # noqa: E402
-    study_ref,
-)
+from tuner.app import run_study, study_ref  # noqa: E402
+from _common import save_results  # noqa: E402
+
 from tuner.config import compose  # noqa: E402
 from tuner.data import load_dataset  # noqa: E402
 from tuner.models.builder import build_model, new_session  # noqa: E402
@@ -80,6 +80,10 @@ def main(n_trials: int, epochs: int) -> None:
     print(f"one-time creation of a new mlflow.db (first run in a project, not counted): {db_seconds:.1f} s")
     print(f"inside the study: objective calls {inside:.1f} s, of which model.fit {fits_inside:.1f} s")
     print(f"overhead ratio: {study_seconds / fit_seconds:.3f} (target <= 1.05)")
+    save_results("overhead", {
+        "trials": len(trials), "epochs": epochs, "study_s": round(study_seconds, 1), "bare_fit_s": round(fit_seconds, 1),
+        "new_mlflow_db_s": round(db_seconds, 1), "objective_s": round(inside, 1), "fit_inside_s": round(fits_inside, 1),
+        "overhead_ratio": round(study_seconds / fit_seconds, 3)})
 
 
 if __name__ == "__main__":

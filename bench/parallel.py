@@ -7,7 +7,7 @@ A count of 0 skips that model; the Fashion model runs only when given a count.
 Each setting runs a fresh study in its own folder; every trial trains the same model. Printed per setting: the wall time of
 ``run_study`` (for 2 workers this includes starting two Python processes that import
 TensorFlow), the span from the first trial's start to the last trial's end, and trials
-per minute over that span.
+per minute over that span. The figures also go to bench/results/parallel-<date>-<time>.json.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from _common import span_seconds, study_cfg
+from _common import save_results, span_seconds, study_cfg
 
 from tuner.app import (
     run_study,  # noqa: E402
@@ -47,10 +47,13 @@ MODELS = {
 def main(n_tiny: int, n_mid: int, n_fashion: int) -> None:
     cpus = len(os.sched_getaffinity(0))
     print(f"{cpus} CPU cores")
+    runs, speedups, models = [], [], {}
     for (label, overrides), n in zip(MODELS.items(), (n_tiny, n_mid, n_fashion)):
         if n == 0:
             continue
         spans = {}
+        short, _, described = label.partition(" (")
+        models[short] = described.rstrip(")")
         for workers in (1, 2):
             with tempfile.TemporaryDirectory(prefix="tuner-parallel-") as tmp:
                 os.chdir(tmp)  # MLflow's artifacts go to ./mlruns
@@ -63,7 +66,12 @@ def main(n_tiny: int, n_mid: int, n_fashion: int) -> None:
                 finished = sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
             print(f"{label}, n_workers={workers}: {finished} trials, wall {wall:.1f} s, trial span "
                   f"{spans[workers]:.1f} s, {60 * finished / spans[workers]:.1f} trials/min")
+            runs.append({"model": short, "workers": workers, "trials": finished, "wall_s": round(wall, 1),
+                         "span_s": round(spans[workers], 1),
+                         "trials_per_min": round(60 * finished / spans[workers], 1)})
         print(f"  speed-up n_workers=2 vs 1 (trial span): {spans[1] / spans[2]:.2f}x")
+        speedups.append({"model": short, "speedup": round(spans[1] / spans[2], 2)})
+    save_results("parallel", {"cores": cpus, "models": models, "runs": runs, "speedups": speedups})
 
 
 if __name__ == "__main__":

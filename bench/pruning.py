@@ -7,7 +7,7 @@ Runs three fresh studies of ``digits_cnn`` (TPE, seed 0): ``pruner=none``, ``med
 ``hyperband``. For a pruned study: the wall time (from its first trial's start) at which its
 best so far first reaches the unpruned study's best minus 0.3 points, against the unpruned
 study's whole wall time, as a ratio. Target (issue 4): at least 2x at no more than 0.3
-points lower best.
+points lower best. The figures also go to bench/results/pruning-<date>-<time>.json.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 import sys
 import tempfile
 
-from _common import span_seconds, study_cfg
+from _common import save_results, span_seconds, study_cfg
 
 from tuner.app import (
     run_study,  # noqa: E402
@@ -50,6 +50,7 @@ def main(n_trials: int, epochs: int, max_samples: int) -> None:
     best = max(t.value for t in baseline if t.state.name == "COMPLETE")
     wall = span_seconds(baseline)
     print(f"none: best val_accuracy {best:.4f}, wall {wall:.1f} s")
+    rows = [{"pruner": "none", "best_val_accuracy": round(best, 4), "pruned": 0, "wall_s": round(wall, 1)}]
     for pruner in ("median", "hyperband"):
         trials = run(pruner, n_trials, epochs, max_samples)
         own = max(t.value for t in trials if t.state.name == "COMPLETE")
@@ -63,6 +64,10 @@ def main(n_trials: int, epochs: int, max_samples: int) -> None:
         else:
             line += f"within 0.3 points of {best:.4f} after {reach:.1f} s: {wall / reach:.2f}x faster (target >= 2x)"
         print(line)
+        rows.append({"pruner": pruner, "best_val_accuracy": round(own, 4), "pruned": pruned, "wall_s": round(span, 1),
+                     "study_speedup": round(wall / span, 2), "reach_s": None if reach is None else round(reach, 1),
+                     "time_to_best_speedup": None if reach is None else round(wall / reach, 2)})
+    save_results("pruning", {"trials": n_trials, "epochs": epochs, "images": max_samples, "pruners": rows})
 
 
 if __name__ == "__main__":

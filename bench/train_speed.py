@@ -16,6 +16,8 @@ beside wall seconds: they suffer less when other processes share the machine.
 fits the same CNN for `n` full epochs on the whole training split (54,000 images) and prints
 seconds per epoch and validation accuracy after each. `--set` passes a config override such as
 `data.max_samples=10000` or `seed=2` (the split) to the fashion_cnn experiment the data comes from.
+
+Either way the figures also go to bench/results/train_speed-<date>-<time>.json.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from _common import save_results  # noqa: E402
 
 from tuner.config import compose  # noqa: E402
 from tuner.data import load_dataset  # noqa: E402
@@ -104,16 +108,24 @@ def main(argv: list[str]) -> None:
         new_session(0)
         model = build_model(hp, data.input_shape, data.n_classes, data.pixel_mean)
         start = [time.perf_counter(), time.process_time()]
+        per_epoch = []
 
         def show(epoch, logs):
             now = [time.perf_counter(), time.process_time()]
             print(f"epoch {epoch + 1}/{epochs}: {now[0] - start[0]:.1f} s, {now[1] - start[1]:.1f} CPU-s (incl. "
                   f"validation), val_accuracy {logs['val_accuracy']:.4f}, accuracy {logs['accuracy']:.4f}", flush=True)
+            per_epoch.append({"epoch": epoch + 1, "wall_s": round(now[0] - start[0], 1),
+                              "cpu_s": round(now[1] - start[1], 1), "val_accuracy": round(logs["val_accuracy"], 4),
+                              "accuracy": round(logs["accuracy"], 4)})
             start[:] = now
 
         result = train(model, hp, data, show)
         print(f"{len(data.x_train)} training images; {result.seconds / epochs:.1f} s per epoch on average; "
               f"final val_accuracy {result.final('val_accuracy'):.4f}")
+        save_results("train_speed", {"mode": "epochs", "model": hp, "training_images": len(data.x_train),
+                                     "mean_epoch_s": round(result.seconds / epochs, 1),
+                                     "final_val_accuracy": round(result.final("val_accuracy"), 4),
+                                     "epochs": per_epoch})
         return
     batches = int(rest[0]) if rest else 200
     print(f"{batches} batches per timed epoch; images per second of the second epoch, wall clock and "
@@ -128,11 +140,15 @@ def main(argv: list[str]) -> None:
     if what == "jit":
         print("jit runs: op determinism off (device.deterministic=false), no augmentation")
         runs += [("tf.data", False, 128, plain), ("tf.data", True, 128, plain)] * 2
+    rows = []
     for path, jit, batch_size, model_hp in runs:
         rate, cpu_rate, compiled = throughput(data, model_hp, batches, path, jit, batch_size)
         print(f"{path:8s} augment_shift={model_hp['augment_shift']:<5} jit_compile={str(jit):5s} (XLA used: "
               f"{str(compiled):5s}) batch_size={batch_size:4d}: {rate:6.0f} images/s, {cpu_rate:6.0f} images "
               "per CPU-second", flush=True)
+        rows.append({"input": path, "augment_shift": model_hp["augment_shift"], "jit_compile": jit, "xla_used": compiled,
+                     "batch_size": batch_size, "images_per_s": round(rate), "images_per_cpu_s": round(cpu_rate)})
+    save_results("train_speed", {"mode": what, "model": hp, "batches": batches, "runs": rows})
 
 
 if __name__ == "__main__":

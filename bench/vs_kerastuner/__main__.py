@@ -8,6 +8,7 @@ name. Overrides are tuner config overrides for every task (``search.space.epochs
 tools see. Prints, per tool: trials (complete/pruned) and epochs that completed within the
 budget, best validation accuracy (each trial scored by its best epoch, for both tools), the test
 accuracy of its best model, and the seconds each took to first reach each other tool's final best.
+The figures also go to bench/results/vs_kerastuner-<date>-<time>.json.
 Needs ``pip install -e '.[bench]'`` (keras-tuner).
 """
 
@@ -27,13 +28,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tuner  # noqa: F401,E402 - quiets TensorFlow before anything imports it
-from bench.vs_kerastuner.race import (  # noqa: E402
-    TRIAL_LIMIT,
-    Result,
-    run_kerastuner,
-    run_tuner,
-    warm_up,
-)
+from bench._common import save_results  # noqa: E402
+from bench.vs_kerastuner.race import TRIAL_LIMIT, Result, run_kerastuner, run_tuner, warm_up  # noqa: E402
 from tuner.config import compose  # noqa: E402
 from tuner.data import load_dataset  # noqa: E402
 from tuner.search.space import parse_space  # noqa: E402
@@ -125,6 +121,23 @@ def _led(runs: list[list[Result]], i: int, key: str) -> int:
                for run in runs)
 
 
+def figures(runs: dict[str, list[list[Result]]], seeds: list[int | None], minutes: float) -> dict:
+    """What a race writes to bench/results: one row per task, seed and tool, then each tool's means."""
+    rows = [{"task": experiment(task), "seed": seed, "tool": r.tool, "complete": r.complete, "pruned": r.pruned,
+             "epochs": r.epochs, "best_val": _rounded(r.best_val), "test": _rounded(r.test_accuracy),
+             "wall_s": round(r.wall)} for task, per_seed in runs.items() for seed, results in zip(seeds, per_seed)
+            for r in results]
+    means = [{"task": experiment(task), "seeds": seeds, "tool": r.tool,
+              "val": _rounded(_mean([run[i].best_val for run in per_seed])),
+              "test": _rounded(_mean([run[i].test_accuracy for run in per_seed]))}
+             for task, per_seed in runs.items() if len(per_seed) > 1 for i, r in enumerate(per_seed[0])]
+    return {"minutes": minutes, "races": rows, **({"means": means} if means else {})}
+
+
+def _rounded(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.vs_kerastuner", description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=3.0, help="wall-clock budget per tool per task")
@@ -164,6 +177,7 @@ def main(argv: list[str]) -> int:
     if args.seeds:
         for task in tasks:
             print(f"\n== {experiment(task)}: over seeds {args.seeds}\n{summary(runs[task])}")
+    save_results("vs_kerastuner", figures(runs, seeds, args.minutes))
     print(f"\ntotal {time.monotonic() - start:.0f} s; outputs in {folder}")
     return 0
 

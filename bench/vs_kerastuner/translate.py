@@ -22,11 +22,13 @@ import contextlib
 import math
 from typing import Any, Mapping
 
+# isort: off
+import tuner  # noqa: F401 - quiets TensorFlow before keras_tuner imports it
 import keras
 import keras_tuner
 import numpy as np
+# isort: on
 
-import tuner  # noqa: F401 - quiets TensorFlow before keras_tuner imports it
 from tuner.models.hyperparameters import HYPERPARAMETERS
 from tuner.search.space import Param
 

@@ -1,6 +1,6 @@
 """Replay pruners on learning curves that ran to the end: what would each have stopped, and what did it cost?
 
-    .venv/bin/python bench/prune_replay.py WORKDIR [WORKDIR ...] [--pruner none --pruner median ...]
+    .venv/bin/python bench/research/prune_replay.py WORKDIR [WORKDIR ...] [--pruner none --pruner median ...]
 
 Reads every tuner study (``study.journal``) under the workdirs (``bench.vs_kerastuner --workdir``
 races, or any experiments folder) and keeps, per study, the trials whose curve is whole: every epoch
@@ -27,11 +27,11 @@ import os
 import sys
 from dataclasses import dataclass
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # the repo root
 
 import optuna  # noqa: E402
 
-from bench.sampler_sim import journal_trials, make_pruner  # noqa: E402
+from bench.research.sampler_sim import journal_trials, make_pruner  # noqa: E402
 from tuner.errors import ConfigError  # noqa: E402
 
 COMPLETE, PRUNED = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
@@ -101,7 +101,7 @@ def replay(curves: list[Curve], pruner_spec: str) -> Replay:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="bench/prune_replay.py", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="bench/research/prune_replay.py", description=__doc__.split("\n")[0])
     parser.add_argument("workdirs", nargs="+", help="folders holding tuner studies (study.journal) run to the end")
     parser.add_argument("--pruner", action="append", help="a conf/pruner config, name:key=value,... (repeatable)")
     args = parser.parse_args()

@@ -1,4 +1,4 @@
-"""``bench/prune_replay.py``: pruners replayed on whole learning curves read back from a real journal study."""
+"""``bench/research/prune_replay.py``: pruners replayed on whole learning curves read back from a real journal study."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from bench.prune_replay import replay, whole_curves
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.research.prune_replay import replay, whole_curves
+
+ROOT = Path(__file__).resolve().parents[3]
 # five ordinary curves, then a late winner that trails them all at its second epoch
 ORDINARY = [[0.60, 0.75 + i / 100, 0.78, 0.80, 0.81, 0.82 + i / 100] for i in range(5)]
 LATE_WINNER = [0.50, 0.60, 0.80, 0.86, 0.89, 0.90]
@@ -58,6 +59,6 @@ def test_the_median_rule_stops_a_late_winner_and_the_replay_says_what_it_cost(tm
     (["--pruner", "nosuch"], "--pruner nosuch: In 'config': Could not find 'pruner/nosuch'"),
 ])
 def test_bad_input_is_refused_with_what_to_give(tmp_path, extra, message) -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "prune_replay.py"), str(tmp_path), *extra],
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "research" / "prune_replay.py"), str(tmp_path), *extra],
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr

@@ -1,6 +1,6 @@
 """Which sampler settings would have found better models in a race's number of trials?
 
-    .venv/bin/python bench/sampler_sim.py WORKDIR [WORKDIR ...] [--trials 7,10,14] [--runs 100]
+    .venv/bin/python bench/research/sampler_sim.py WORKDIR [WORKDIR ...] [--trials 7,10,14] [--runs 100]
         [--noise 0.01] [--sampler random] [--sampler tpe] [--sampler tpe:n_startup_trials=3 ...] [--share filters]
         [--budget 600 [--cost-from WORKDIR ...] [--pruner none --pruner median ...]]
 
