@@ -39,7 +39,8 @@ def test_bad_sampler_argument_is_a_config_error():
 @pytest.mark.parametrize("sampler", ["tpe", "random", "qmc"])
 @pytest.mark.parametrize("pruner", ["median", "percentile", "successive_halving", "hyperband", "none"])
 def test_every_sampler_and_pruner_group_builds(sampler, pruner):
-    _, built_sampler, built_pruner = prepare(compose([f"sampler={sampler}", f"pruner={pruner}"]))
+    built = prepare(compose([f"sampler={sampler}", f"pruner={pruner}"]))
+    built_sampler, built_pruner = built.sampler, built.pruner
     assert type(built_sampler).__name__.lower().startswith(sampler[:3])
     expected = {"median": "MedianPruner", "percentile": "PercentilePruner", "successive_halving":
                 "SuccessiveHalvingPruner", "hyperband": "HyperbandPruner", "none": "NopPruner"}[pruner]

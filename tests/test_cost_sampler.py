@@ -68,7 +68,7 @@ def test_tpe_cost_drives_a_keras_study_past_its_start_up_trials(make_cfg):
     # two start-up trials, then two sampled with the cost model fitted on tuner's own `seconds` records
     cfg = make_cfg("+experiment=digits_mlp", "sampler=tpe_cost", "sampler.n_startup_trials=2", "search.n_trials=4",
                    "search.timeout=3600")
-    _, sampler, _ = prepare(cfg)
+    sampler = prepare(cfg).sampler
     assert isinstance(sampler, CostAwareTPESampler) and sampler._budget == 3600.0
     run_study(cfg)
     trials = join_study(cfg).trials

@@ -88,3 +88,10 @@ def test_an_error_in_the_model_code_is_the_trials_not_the_runs():
     assert is_trial_failure(TrialFailed("loss became nan at epoch 1"))
     assert not is_trial_failure(ConfigError("bad"))
     assert is_trial_failure(MemoryError())
+
+
+def test_a_model_builder_that_does_not_exist_is_refused_before_any_data_loads(make_cfg):
+    with pytest.raises(ConfigError, match="cannot build model .tuner.models.no_such_builder."):
+        prepare(app.plan(make_cfg("+experiment=digits_mlp", "model._target_=tuner.models.no_such_builder")))
+    with pytest.raises(ConfigError, match="model._target_=mypackage.build: a _target_ must lie inside tuner"):
+        app.plan(make_cfg("+experiment=digits_mlp", "model._target_=mypackage.build"))

@@ -77,7 +77,8 @@ def test_a_missing_sampler_package_is_named(monkeypatch):
 
 
 def test_tpe_options_are_config_keys():
-    _, sampler, _ = prepare(compose(["sampler.group=true", "sampler.constant_liar=true", "sampler.n_startup_trials=3"]))
+    sampler = prepare(compose(["sampler.group=true", "sampler.constant_liar=true",
+                               "sampler.n_startup_trials=3"])).sampler
     assert (sampler._group, sampler._constant_liar, sampler._n_startup_trials) == (True, True, 3)
     with pytest.raises(ConfigError, match="group"):
         prepare(compose(["sampler.group=true", "sampler.multivariate=false"]))
@@ -119,7 +120,7 @@ def _curve_study(pruner: optuna.pruners.BasePruner, epochs: int = 9) -> list[str
 
 @pytest.mark.parametrize("name", PRUNERS)
 def test_every_pruner_group_prunes_stuck_trials_only(name):
-    _, _, pruner = prepare(compose([f"pruner={name}"]))
+    pruner = prepare(compose([f"pruner={name}"])).pruner
     states = _curve_study(pruner)
     assert states[:6] == ["COMPLETE"] * 6
     assert states[6:] == (["COMPLETE"] * 3 if name == "none" else ["PRUNED"] * 3)

@@ -27,8 +27,9 @@ def check_target(node: Any, key: str) -> str:
                           f"(see conf/{key.split('.')[0]}/)")
     target = str(node["_target_"])
     if not target.startswith(ALLOWED_TARGETS):
-        raise ConfigError(f"{key}._target_={target}: a _target_ must lie inside {', '.join(p + '*' for p in ALLOWED_TARGETS)};"
-                          " your own model enters through model.builder")
+        group = key.split(".")[0]
+        raise ConfigError(f"{key}._target_={target}: a _target_ must lie inside "
+                          f"{', '.join(p + '*' for p in ALLOWED_TARGETS)}; pick a shipped one (conf/{group}/)")
     return target
 
 

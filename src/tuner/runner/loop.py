@@ -53,7 +53,7 @@ def run_study(plan: Plan) -> float | None:
 
                 run_workers(plan, parent_id)
             else:
-                ctx = Context(plan, prepared.space, data, tracker, parent_id)
+                ctx = Context(plan, prepared.space, data, tracker, parent_id, builder=prepared.builder)
                 gc.freeze()  # what is loaded now lives all run: keep it out of the per-trial collections
                 optimize(study, ctx)
         status = "FINISHED"

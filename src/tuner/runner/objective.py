@@ -53,7 +53,7 @@ class Context:
     tracker: Tracker
     parent_id: str
     deadline: float | None = None  # time.monotonic() when search.timeout runs out: a running trial stops there
-    builder: Callable[..., Any] | None = field(default=None, repr=False)  # built once from plan.model
+    builder: Callable[..., Any] | None = field(default=None, repr=False)  # None: built from plan.model
 
 
 def raised_by_tuner(err: BaseException) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import optuna
 from tqdm import tqdm
@@ -39,11 +39,12 @@ class Prepared(NamedTuple):
     space: dict[str, Param]
     sampler: optuna.samplers.BaseSampler
     pruner: optuna.pruners.BasePruner
+    builder: Callable[..., Any]  # the model plug point: builder(hp, input_shape, n_classes, pixel_mean)
 
 
 def prepare(plan: Plan) -> Prepared:
     """Every check that needs no data: the space, the task's source, the enqueued trials, the warm-start
-    source, and the sampler and pruner built from their ``_target_``."""
+    source, and the sampler, pruner and model builder built from their ``_target_``."""
     space = parse_space(plan.search.space)
     check_source(plan.data)
     check_flip(space, plan.data.name, plan.data.flip_keeps_label)
@@ -58,10 +59,11 @@ def prepare(plan: Plan) -> Prepared:
         open_source(source_ref(plan.study, plan.search.warm_start, plan.search.warm_start_storage))
     sampler = instantiate(plan.sampler, "sampler")
     pruner = instantiate(plan.pruner, "pruner")
+    builder = instantiate(plan.model, "model")
     if len(plan.goals) > 1 and not isinstance(pruner, optuna.pruners.NopPruner):
         raise ConfigError(f"a multi-objective study (search.metric={[m for m, _ in plan.goals]}) cannot be pruned: "
                           "Optuna prunes single-objective studies only; add pruner=none")
-    return Prepared(space, sampler, pruner)
+    return Prepared(space, sampler, pruner, builder)
 
 
 def open_tracked(plan: Plan, prepared: Prepared) -> tuple[optuna.Study, bool, Tracker]:
