@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Debian packages the tests use: Fashion-MNIST's IDX files (the fashion task's default source),
-# Chromium (tests/test_browser.py drives it through Playwright), PostgreSQL (tests/test_postgres.py).
+# Chromium (tests/e2e/test_browser.py drives it through Playwright), PostgreSQL (tests/e2e/test_postgres.py).
 DEB_PACKAGES := dataset-fashion-mnist chromium postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -11,8 +11,8 @@ import pytest
 
 from tuner.app import export, join_study, run_study
 
-from .conftest import TINY_CNN
-from .datafiles import (
+from ..conftest import TINY_CNN
+from ..datafiles import (
     FASHION_DIR,
     FASHION_MISSING,
     write_cifar_folder,

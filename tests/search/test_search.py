@@ -18,7 +18,7 @@ from tuner.search.samplers import grid_space
 from tuner.search.space import parse_space
 from tuner.study import leaderboard
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 # width {8, 12, 16} x dropout {0, 0.25, 0.5} x optimizer {adam, nadam, rmsprop}: 27 grid points
 DISCRETE = ["search.space.width.log=false", "+search.space.width.step=4", "+search.space.dropout.step=0.25", "search.space.learning_rate=0.01"]

@@ -8,8 +8,8 @@ import pytest
 
 from tuner.app import join_study, run_study
 
-from .conftest import ROOT, TINY_CNN
-from .datafiles import FASHION_DIR, FASHION_MISSING, write_cifar_folder
+from ..conftest import ROOT, TINY_CNN
+from ..datafiles import FASHION_DIR, FASHION_MISSING, write_cifar_folder
 
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
 

@@ -13,7 +13,7 @@ from tuner.app import export, join_study, run_study
 from tuner.data import load_dataset
 from tuner.errors import ConfigError
 
-from .runs import assert_one_parent
+from ..runs import assert_one_parent
 
 
 def runs(cfg):

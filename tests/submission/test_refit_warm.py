@@ -21,7 +21,7 @@ from tuner.runner.loop import enqueue
 from tuner.search import parse_space
 from tuner.study import best_completed
 
-from .test_cli import CLI_TINY, tuner
+from ..cli.test_commands import CLI_TINY, tuner
 
 
 def child_runs(cfg):

@@ -14,7 +14,7 @@ from tuner.config import compose
 from tuner.data import load_dataset, load_images
 from tuner.errors import ConfigError, DataError
 
-from .datafiles import (
+from ..datafiles import (
     FASHION_DIR,
     FASHION_MISSING,
     mnist5k,

@@ -12,7 +12,7 @@ from tuner.config import compose
 from tuner.errors import ConfigError
 from tuner.study import open_study
 
-from .conftest import TINY
+from ..conftest import TINY
 
 
 def test_replay_reproduces_the_trial_value_exactly(workdir):

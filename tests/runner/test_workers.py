@@ -5,7 +5,7 @@ from __future__ import annotations
 from tuner.app import join_study, run_study
 from tuner.runner.workers import threads_per_worker
 
-from .runs import assert_one_parent
+from ..runs import assert_one_parent
 
 
 def test_two_workers_finish_exactly_the_budget_under_one_parent(make_cfg, capfd):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import mlflow
 
-from .conftest import TINY
+from ..conftest import TINY
 
 CLI_TINY = [o for o in TINY if not o.startswith("search.n_trials")] + ["search.space.filters=4"]
 

@@ -15,7 +15,7 @@ import pytest
 from tuner.app import join_study
 from tuner.config import compose
 
-from .conftest import TINY
+from ..conftest import TINY
 
 # long enough per trial (several epochs) to be caught in the middle of one
 ARGS = ["+experiment=digits_mlp", *[o for o in TINY if not o.startswith(("search.space.epochs", "data.max"))],
