@@ -19,6 +19,8 @@ from ..datafiles import (
     write_digits_folder,
 )
 
+pytestmark = pytest.mark.slow  # a study and export per task; the command runs in a subprocess
+
 
 def study_and_export(cfg) -> tuple[list[list[str]], float | None]:
     run_study(cfg)

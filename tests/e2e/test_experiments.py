@@ -28,6 +28,7 @@ def task_data(name: str, folder: Path) -> list[str]:
     return []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_runs_one_tiny_trial(name, make_cfg, tmp_path):
     cfg = make_cfg(f"+experiment={name}", "search.n_trials=1", "search.enqueue=[]", *TINY_CNN,

@@ -16,12 +16,14 @@ import tarfile
 from pathlib import Path
 
 import mlflow
+import pytest
 
 from tuner import app
 from tuner.config import compose
 
 from ..conftest import ROOT
 
+pytestmark = pytest.mark.slow  # resumes a study (a trial trains) and exports it
 MADE_IN = "/tmp/tuner-legacy-fixture"
 LEGACY = ["+experiment=digits_mlp", "data.max_samples=400", "search.space.epochs=1", "search.space.batch_size=64",
           "search.space.width={type:int,low:8,high:16}", "search.space.depth=1", "pruner=none"]

@@ -14,6 +14,8 @@ from tuner.study import open_study
 
 from ..conftest import TINY
 
+pytestmark = pytest.mark.slow  # a study and its replay train; the command runs in a subprocess
+
 
 def test_replay_reproduces_the_trial_value_exactly(workdir):
     overrides = [f"experiments_dir={workdir / 'experiments'}", f"tracking.uri=sqlite:///{workdir / 'mlflow.db'}",
