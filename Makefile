@@ -1,11 +1,13 @@
 # `make run` and `make test` do all set-up on a fresh machine (a venv in .venv).
+# `make test` runs every test (what CI runs); `make test-fast` skips the ones marked slow (those that
+# spawn a process or train a study), under 3 minutes on 2 cores, in the same .venv.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Debian packages the tests use: Fashion-MNIST's IDX files (the fashion task's default source),
-# Chromium (tests/test_browser.py drives it through Playwright), PostgreSQL (tests/test_postgres.py).
+# Chromium (tests/e2e/test_browser.py drives it through Playwright), PostgreSQL (tests/e2e/test_postgres.py).
 DEB_PACKAGES := dataset-fashion-mnist chromium postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

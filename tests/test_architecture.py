@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import grimp
+import pytest
 
 from .conftest import ROOT
 
@@ -15,6 +16,7 @@ PACKAGE = ROOT / "src" / "tuner"
 MAX_LINES = 400
 
 
+@pytest.mark.slow
 def test_the_import_contracts_hold():
     done = subprocess.run([str(Path(sys.executable).with_name("lint-imports"))], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)

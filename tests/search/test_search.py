@@ -18,7 +18,7 @@ from tuner.search.samplers import grid_space
 from tuner.search.space import parse_space
 from tuner.study import leaderboard
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 # width {8, 12, 16} x dropout {0, 0.25, 0.5} x optimizer {adam, nadam, rmsprop}: 27 grid points
 DISCRETE = ["search.space.width.log=false", "+search.space.width.step=4", "+search.space.dropout.step=0.25", "search.space.learning_rate=0.01"]
@@ -84,6 +84,7 @@ def test_tpe_options_are_config_keys():
         prepare(compose(["sampler.group=true", "sampler.multivariate=false"]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_every_sampler_drives_a_tiny_study(sampler, make_cfg):
     cfg = make_cfg("+experiment=digits_mlp", f"sampler={sampler}", "search.n_trials=2", *DISCRETE)
@@ -126,6 +127,7 @@ def test_every_pruner_group_prunes_stuck_trials_only(name):
     assert states[6:] == (["COMPLETE"] * 3 if name == "none" else ["PRUNED"] * 3)
 
 
+@pytest.mark.slow
 def test_hyperband_prunes_keras_trials_by_epoch(make_cfg):
     # two good trials set max_resource to 3 epochs; a learning rate of 1e-7 cannot learn and is stopped early
     cfg = make_cfg("+experiment=digits_mlp", "pruner=hyperband", "search.space.epochs=3", "search.n_trials=5",
@@ -158,6 +160,7 @@ def test_bad_objectives_are_rejected(override, message):
     assert message in str(err.value)
 
 
+@pytest.mark.slow
 def test_multi_objective_study_ranks_marks_the_pareto_front_and_exports(make_cfg, workdir):
     cfg = make_cfg("+experiment=digits_mlp", *MULTI, "search.n_trials=4", "sampler=random",
                    "search.space.width={type:int,low:8,high:64,log:true}")

@@ -15,6 +15,7 @@ from tuner.app import leaderboard as top_table
 from tuner.errors import ConfigError
 from tuner.submission.export import registry_name
 
+pytestmark = pytest.mark.slow  # studies train; the leaderboard command runs in a subprocess
 MLP_VS_CNN = ["+experiment=digits_mlp_vs_cnn", "search.space.filters=4", "search.space.kernel_size=3",
               "search.enqueue=[{arch:mlp},{arch:cnn}]"]
 

@@ -64,6 +64,7 @@ def test_bad_cost_settings_name_their_key(override, key):
         prepare(compose(["sampler=tpe_cost", override]))
 
 
+@pytest.mark.slow
 def test_tpe_cost_drives_a_keras_study_past_its_start_up_trials(make_cfg):
     # two start-up trials, then two sampled with the cost model fitted on tuner's own `seconds` records
     cfg = make_cfg("+experiment=digits_mlp", "sampler=tpe_cost", "sampler.n_startup_trials=2", "search.n_trials=4",

@@ -76,6 +76,7 @@ def test_enqueued_trials_build_the_tutorial_models(tutorial):
     assert EXPECTED[0][-1] == 39_760
 
 
+@pytest.mark.slow
 def test_the_study_runs_the_first_enqueued_step_as_given(make_cfg):
     from tuner.app import join_study, run_study
 

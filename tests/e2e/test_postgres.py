@@ -20,8 +20,8 @@ import mlflow
 import optuna
 import pytest
 
-from .conftest import TINY
-from .runs import assert_one_parent
+from ..conftest import TINY
+from ..runs import assert_one_parent
 
 pytestmark = pytest.mark.slow
 PASSWORD = "s3cret-pw"

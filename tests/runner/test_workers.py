@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tuner.app import join_study, run_study
 from tuner.runner.workers import threads_per_worker
 
-from .runs import assert_one_parent
+from ..runs import assert_one_parent
+
+pytestmark = pytest.mark.slow  # worker processes train whole studies
 
 
 def test_two_workers_finish_exactly_the_budget_under_one_parent(make_cfg, capfd):

@@ -21,7 +21,7 @@ from tuner.runner.loop import enqueue
 from tuner.search import parse_space
 from tuner.study import best_completed
 
-from .test_cli import CLI_TINY, tuner
+from ..cli.test_commands import CLI_TINY, tuner
 
 
 def child_runs(cfg):
@@ -30,6 +30,7 @@ def child_runs(cfg):
     return df, df[df["tags.mlflow.parentRunId"].notna()]
 
 
+@pytest.mark.slow
 def test_early_stopping_value_mlflow_and_saved_model_agree(make_cfg, tmp_path):
     cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=1", "search.space.epochs=6", "search.space.patience=2",
                    "search.space.optimizer=sgd", "search.space.learning_rate=0.5")  # fast enough to bounce
@@ -47,6 +48,7 @@ def test_early_stopping_value_mlflow_and_saved_model_agree(make_cfg, tmp_path):
     assert saved == pytest.approx(value, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_refit_is_the_model_exported_and_recorded(make_cfg, tmp_path):
     cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=2", "export.refit=true", "export.refit_epochs=2",
                    "export.insight=false")
@@ -80,6 +82,7 @@ def submitted(sub) -> list[int]:
     return [int(r["label"]) for r in csv.DictReader(open(sub.path))]
 
 
+@pytest.mark.slow
 def test_ensemble_with_tta_submits_the_mean_of_the_best_models_on_both_views(make_cfg, tmp_path):
     # digits are not mirror-safe; the override stands for a task that is (fashion, cifar10)
     cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=3", "data.flip_keeps_label=true",
@@ -111,6 +114,7 @@ def test_ensemble_with_tta_submits_the_mean_of_the_best_models_on_both_views(mak
     assert version.run_id == run_id and version.tags["tuner.submission_trials"] == tags["tuner.submission_trials"]
 
 
+@pytest.mark.slow
 def test_an_ensemble_of_refits_retrains_each_member(make_cfg, tmp_path):
     cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=3", "export.refit=true", "export.refit_epochs=1",
                    "export.ensemble=2", "export.insight=false", "export.register=false")
@@ -142,6 +146,7 @@ def waiting(study: optuna.Study) -> list[dict]:
     return [t.system_attrs["fixed_params"] for t in study.get_trials(states=(optuna.trial.TrialState.WAITING,))]
 
 
+@pytest.mark.slow
 def test_warm_start_enqueues_the_best_fitting_trials_once(make_cfg, caplog):
     source = make_cfg("+experiment=digits_mlp", "search.n_trials=3")
     run_study(source)
@@ -172,6 +177,7 @@ def test_warm_start_from_a_missing_study_is_a_config_error(make_cfg, workdir):
     assert not (workdir / "experiments/nosuch").exists()
 
 
+@pytest.mark.slow
 def test_a_budget_that_completes_no_trial_exits_non_zero(tmp_path: Path):
     done = tuner(tmp_path, "+experiment=digits_cnn", "search.timeout=1e-9", *CLI_TINY)
     assert done.returncode == 2, done.stderr[-3000:]
@@ -180,6 +186,7 @@ def test_a_budget_that_completes_no_trial_exits_non_zero(tmp_path: Path):
     assert not (tmp_path / "experiments/digits_cnn/submission.csv").exists()
 
 
+@pytest.mark.slow
 def test_a_trial_running_at_the_deadline_stops_after_its_epoch_pruned(make_cfg):
     """search.timeout is a wall clock for the whole invocation, not a limit on starting trials."""
     import time

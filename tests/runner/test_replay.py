@@ -12,7 +12,9 @@ from tuner.config import compose
 from tuner.errors import ConfigError
 from tuner.study import open_study
 
-from .conftest import TINY
+from ..conftest import TINY
+
+pytestmark = pytest.mark.slow  # a study and its replay train; the command runs in a subprocess
 
 
 def test_replay_reproduces_the_trial_value_exactly(workdir):

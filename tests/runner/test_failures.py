@@ -39,6 +39,7 @@ def child_statuses(cfg: Any) -> list[str]:
     return list(runs[runs["tags.mlflow.parentRunId"].notna()]["status"])
 
 
+@pytest.mark.slow
 def test_an_impossible_model_fails_its_trial_and_the_search_goes_on(make_cfg):
     # two 5x5 "valid" conv blocks cannot fit an 8x8 image (one can): Keras itself refuses to build the model
     cfg = make_cfg("+experiment=digits_cnn", "data.source=sklearn8x8", "search.n_trials=2", "sampler=random",

@@ -13,7 +13,7 @@ from tuner.app import export, join_study, run_study
 from tuner.data import load_dataset
 from tuner.errors import ConfigError
 
-from .runs import assert_one_parent
+from ..runs import assert_one_parent
 
 
 def runs(cfg):
@@ -21,6 +21,7 @@ def runs(cfg):
     return mlflow.search_runs(experiment_names=[cfg.name], output_format="pandas")
 
 
+@pytest.mark.slow
 def test_three_trial_study_is_tracked_and_exported(make_cfg, workdir):
     cfg = make_cfg("+experiment=digits_cnn", "search.space.filters=4")
     best = run_study(cfg)
@@ -59,6 +60,7 @@ def test_three_trial_study_is_tracked_and_exported(make_cfg, workdir):
     assert "submission.csv" in {a.path for a in client.list_artifacts(parent["run_id"])}
 
 
+@pytest.mark.slow
 def test_rerun_resumes_to_the_total_budget(make_cfg):
     run_study(make_cfg("+experiment=digits_mlp", "search.n_trials=2"))
     cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=4")
@@ -73,6 +75,7 @@ def test_rerun_resumes_to_the_total_budget(make_cfg):
     assert len(join_study(cfg).trials) == 4
 
 
+@pytest.mark.slow
 def test_failed_trial_is_recorded_and_the_study_goes_on(make_cfg):
     # valid 5x5 convolutions cannot fit three blocks into 8x8 images: that trial must FAIL
     cfg = make_cfg("data.source=sklearn8x8", "search.space.depth=3", "search.space.kernel_size=5",
@@ -98,6 +101,7 @@ def test_a_study_that_only_fails_stops_with_the_reason(make_cfg):
     assert set(runs(cfg)["status"]) == {"FAILED"}
 
 
+@pytest.mark.slow
 def test_pruned_trials_count_toward_the_budget(make_cfg):
     cfg = make_cfg("+experiment=digits_mlp", "search.space.epochs=3", "search.n_trials=5",
                    "pruner=median", "pruner.n_startup_trials=1", "pruner.n_warmup_steps=0",
@@ -112,6 +116,7 @@ def test_pruned_trials_count_toward_the_budget(make_cfg):
             assert len(t.intermediate_values) < 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("epochs", [2, 3])
 def test_no_trial_is_pruned_at_its_last_epoch(make_cfg, epochs):
     # the median rule from the 2nd epoch: a learning rate of 1e-7 falls below the first trial's value there;
@@ -130,6 +135,7 @@ def test_no_trial_is_pruned_at_its_last_epoch(make_cfg, epochs):
         assert all(len(t.intermediate_values) == 2 for t in trials[1:])
 
 
+@pytest.mark.slow
 def test_direction_mismatch_with_stored_study(make_cfg):
     run_study(make_cfg("+experiment=digits_mlp", "search.n_trials=1"))
     with pytest.raises(ConfigError, match="created with direction maximize"):
@@ -148,6 +154,7 @@ def test_export_without_a_completed_trial_writes_nothing(make_cfg, workdir):
     assert not (workdir / "experiments/digits_mlp/submission.csv").exists()
 
 
+@pytest.mark.slow
 def test_export_falls_back_when_the_best_model_is_missing(make_cfg, workdir):
     import shutil
 

@@ -14,7 +14,7 @@ from tuner.config import compose
 from tuner.data import load_dataset, load_images
 from tuner.errors import ConfigError, DataError
 
-from .datafiles import (
+from ..datafiles import (
     FASHION_DIR,
     FASHION_MISSING,
     mnist5k,
@@ -117,6 +117,7 @@ def test_cache_dir_follows_config_then_environment(tmp_path, monkeypatch):
     assert cache_dir(None) == Path.home() / ".cache" / "tuner"
 
 
+@pytest.mark.slow
 def test_keras_source_offline_names_the_other_sources(tmp_path):
     """Offline for real: an empty Keras home and every proxy pointing at a closed local port."""
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}

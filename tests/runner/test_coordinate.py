@@ -56,6 +56,7 @@ def test_slots_are_ordered_by_trial_number(make_cfg):
     assert wait_for_slot(study, 2, None)
 
 
+@pytest.mark.slow
 def test_dead_workers_trials_are_failed_and_their_runs_killed(make_cfg, workdir):
     cfg = make_cfg("+experiment=digits_mlp")
     study = join_study(cfg)

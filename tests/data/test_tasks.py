@@ -11,13 +11,15 @@ import pytest
 
 from tuner.app import export, join_study, run_study
 
-from .conftest import TINY_CNN
-from .datafiles import (
+from ..conftest import TINY_CNN
+from ..datafiles import (
     FASHION_DIR,
     FASHION_MISSING,
     write_cifar_folder,
     write_digits_folder,
 )
+
+pytestmark = pytest.mark.slow  # a study and export per task; the command runs in a subprocess
 
 
 def study_and_export(cfg) -> tuple[list[list[str]], float | None]:

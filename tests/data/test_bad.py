@@ -17,7 +17,7 @@ from tuner.config import compose
 from tuner.data import load_images
 from tuner.errors import DataError
 
-from .datafiles import (
+from ..datafiles import (
     cifar_batch,
     idx_bytes,
     write_cifar_folder,

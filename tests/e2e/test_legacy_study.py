@@ -1,6 +1,6 @@
 """A study and an MLflow store written before the stage redesign keep resuming and exporting.
 
-``tests/data/legacy_study.tar.gz`` was made by the code of commit c688f76 (the last one before the redesign)
+``tests/fixtures/legacy_study.tar.gz`` was made by the code of commit c688f76 (the last one before the redesign)
 in /tmp/tuner-legacy-fixture, with the overrides of ``LEGACY`` below::
 
     python -m tuner $LEGACY search.n_trials=2 && python -m tuner.export $LEGACY
@@ -16,19 +16,21 @@ import tarfile
 from pathlib import Path
 
 import mlflow
+import pytest
 
 from tuner import app
 from tuner.config import compose
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
+pytestmark = pytest.mark.slow  # resumes a study (a trial trains) and exports it
 MADE_IN = "/tmp/tuner-legacy-fixture"
 LEGACY = ["+experiment=digits_mlp", "data.max_samples=400", "search.space.epochs=1", "search.space.batch_size=64",
           "search.space.width={type:int,low:8,high:16}", "search.space.depth=1", "pruner=none"]
 
 
 def unpack(folder: Path) -> None:
-    with tarfile.open(ROOT / "tests" / "data" / "legacy_study.tar.gz") as archive:
+    with tarfile.open(ROOT / "tests" / "fixtures" / "legacy_study.tar.gz") as archive:
         archive.extractall(folder, filter="data")
     with sqlite3.connect(folder / "mlflow.db") as db:
         db.execute("update experiments set artifact_location = replace(artifact_location, ?, ?)", (MADE_IN, str(folder)))

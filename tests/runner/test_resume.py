@@ -15,8 +15,9 @@ import pytest
 from tuner.app import join_study
 from tuner.config import compose
 
-from .conftest import TINY
+from ..conftest import TINY
 
+pytestmark = pytest.mark.slow  # every test runs the command in a subprocess and signals it
 # long enough per trial (several epochs) to be caught in the middle of one
 ARGS = ["+experiment=digits_mlp", *[o for o in TINY if not o.startswith(("search.space.epochs", "data.max"))],
         "data.max_samples=800", "search.space.epochs=6", "search.space.batch_size=16"]

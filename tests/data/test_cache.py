@@ -11,7 +11,7 @@ from PIL import Image
 from tuner.config import compose
 from tuner.data import load_images
 
-from .datafiles import write_cifar_folder, write_digits_folder
+from ..datafiles import write_cifar_folder, write_digits_folder
 
 
 def load(root: Path, cache: Path, task: str = "digits", source: str = "folder"):

@@ -67,6 +67,7 @@ def test_bad_device_config(override, message):
         validate(compose(override))
 
 
+@pytest.mark.slow
 def test_device_gpu_without_a_gpu_exits_2_before_anything_is_written(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != ALL_GPUS_ENV}
     done = subprocess.run([sys.executable, "-m", "tuner", "+experiment=digits_mlp", "device=gpu"], cwd=tmp_path,

@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import mlflow
+import pytest
 
-from .conftest import TINY
+from ..conftest import TINY
 
+pytestmark = pytest.mark.slow  # every test runs a command in a subprocess
 CLI_TINY = [o for o in TINY if not o.startswith("search.n_trials")] + ["search.space.filters=4"]
 
 

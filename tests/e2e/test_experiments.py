@@ -8,8 +8,8 @@ import pytest
 
 from tuner.app import join_study, run_study
 
-from .conftest import ROOT, TINY_CNN
-from .datafiles import FASHION_DIR, FASHION_MISSING, write_cifar_folder
+from ..conftest import ROOT, TINY_CNN
+from ..datafiles import FASHION_DIR, FASHION_MISSING, write_cifar_folder
 
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
 
@@ -28,6 +28,7 @@ def task_data(name: str, folder: Path) -> list[str]:
     return []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_runs_one_tiny_trial(name, make_cfg, tmp_path):
     cfg = make_cfg(f"+experiment={name}", "search.n_trials=1", "search.enqueue=[]", *TINY_CNN,
