@@ -79,9 +79,10 @@ class Tracker:
             [self.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}' and attributes.status = 'RUNNING'")
         return {r.info.run_id: r.data.tags.get("optuna.trial_number", "") for r in runs}
 
-    def kill_trial(self, run_id: str, reason: str) -> bool:
-        """Close a trial's run that its dead worker left RUNNING as KILLED; False if it was closed."""
-        if self.client.get_run(run_id).info.status != "RUNNING":
+    def kill_trial(self, run_id: str, reason: str, closed_too: bool = False) -> bool:
+        """Close a trial's run that its dead worker left RUNNING as KILLED; False if it was closed
+        (``closed_too``: close it KILLED all the same, for a run that an interrupt ended as FAILED)."""
+        if not closed_too and self.client.get_run(run_id).info.status != "RUNNING":
             return False
         self.client.log_batch(run_id, tags=[RunTag("optuna.state", "FAIL"), RunTag("optuna.fail_reason", reason)])
         self.client.set_terminated(run_id, status="KILLED")
