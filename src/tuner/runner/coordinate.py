@@ -15,14 +15,17 @@ Example::
 
 from __future__ import annotations
 
+import _thread
 import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from types import FrameType
 from typing import Any, Callable, Iterator
@@ -48,6 +51,7 @@ log = logging.getLogger(__name__)
 POLL_S = 0.5
 PARENT_WAIT_S = 60.0
 ORPHAN_S = 60.0
+RETRY_S = 0.1  # an interrupt lost on its way is raised again this often
 
 
 def process_start(pid: int) -> str | None:
@@ -89,10 +93,11 @@ def owner_dead(trial: FrozenTrial) -> bool:
     return process_start(int(attrs[WORKER_PID])) != attrs.get(WORKER_STARTED)
 
 
-def kill_run(tracker: Tracker | None, trial: FrozenTrial, reason: str) -> None:
-    """Close the MLflow run of a trial whose worker died."""
+def kill_run(tracker: Tracker | None, trial: FrozenTrial | optuna.trial.Trial, reason: str,
+             closed_too: bool = False) -> None:
+    """Close the MLflow run of a trial whose worker died (``closed_too``: even one already closed)."""
     run_id = trial.user_attrs.get(MLFLOW_RUN_ID)
-    if tracker is not None and run_id and tracker.kill_trial(str(run_id), reason):
+    if tracker is not None and run_id and tracker.kill_trial(str(run_id), reason, closed_too):
         log.warning("trial %d: MLflow run %s marked KILLED (%s)", trial.number, run_id, reason)
 
 
@@ -169,6 +174,9 @@ def guard_slot(objective: Callable[[optuna.trial.Trial], Any], budget: int, trac
 
     Two workers that started trials at the same moment when one slot was left: the later
     number fails at once as ``surplus`` (no MLflow run) and stops its worker.
+
+    A trial that fails with another error after a signal came was interrupted: inside TensorFlow
+    the interrupt can come out as a TypeError, SystemError or RuntimeError (see ``interrupts_once``).
     """
     from tuner.errors import TrialFailed
 
@@ -182,9 +190,20 @@ def guard_slot(objective: Callable[[optuna.trial.Trial], Any], budget: int, trac
                 raise TrialFailed("surplus: other workers filled search.n_trials")
             return objective(trial)
         except KeyboardInterrupt:  # wherever it struck, the FAIL says why (further signals are ignored)
+            _delivered()
             if FAIL_REASON not in trial.user_attrs:
                 trial.set_user_attr(FAIL_REASON, "interrupted")
             raise
+        except Exception as err:
+            signum = interrupted()
+            if signum is None:
+                raise
+            _delivered()
+            log.warning("trial %d: the interrupt came out of it as an error (%s): it is FAIL as interrupted",
+                        trial.number, err)
+            trial.set_user_attr(FAIL_REASON, "interrupted")
+            kill_run(tracker, trial, "interrupted", closed_too=True)  # the objective closed it FAILED
+            raise Interrupted(signum) from err
 
     return guarded
 
@@ -225,23 +244,76 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+@dataclass
+class _Interrupt:
+    """What one ``interrupts_once`` block knows of the signal that interrupts it."""
+
+    signum: int | None = None  # the first SIGTERM or SIGINT, once one came
+    delivered: bool = False  # its exception reached ``guard_slot``
+    over: bool = False  # the block has ended
+
+
+_interrupt: _Interrupt | None = None  # the innermost block's
+
+
+def interrupted() -> int | None:
+    """The signal that interrupted the enclosing ``interrupts_once`` block, or None."""
+    return None if _interrupt is None else _interrupt.signum
+
+
+def _delivered() -> None:
+    if _interrupt is not None:
+        _interrupt.delivered = True
+
+
 @contextmanager
 def interrupts_once() -> Iterator[None]:
     """Within: SIGTERM, like Ctrl-C, raises ``Interrupted``; after the first, both are ignored so
-    that the cleanup (trial FAIL, run KILLED) is not itself interrupted."""
+    that the cleanup (trial FAIL, run KILLED) is not itself interrupted.
+
+    The handler raises wherever the main thread is, and inside TensorFlow that exception can be
+    lost on its way: raised in a finalizer or weakref callback, Python drops it; C code that meets
+    it may clear it, or raise a TypeError, SystemError or RuntimeError of its own. So until it
+    reaches ``guard_slot`` (which fails a trial that ends in another error as interrupted) or
+    leaves the block, it is raised again every RETRY_S, though never while an exception is being
+    handled: that is the cleanup. At the latest, the block ends by raising it.
+    """
+    global _interrupt
     signals = (signal.SIGTERM, signal.SIGINT)
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread
         return
+    state, outer = _Interrupt(), _interrupt
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        for sig in signals:
-            signal.signal(sig, signal.SIG_IGN)
-        raise Interrupted(signum)
+        if state.signum is None:
+            state.signum = signum
+            _thread.start_new_thread(retry, ())  # not threading: its locks may be held where the signal lands
+        elif state.delivered or sys.exc_info()[1] is not None:
+            return
+        raise Interrupted(state.signum)
+
+    def retry() -> None:
+        while True:
+            time.sleep(RETRY_S)
+            if state.over or state.delivered:
+                return
+            _thread.interrupt_main(signal.SIGTERM)  # runs the handler in the main thread
 
     previous = {sig: signal.signal(sig, handler) for sig in signals}
+    _interrupt = state
     try:
         yield
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:
+        if state.signum is None:
+            raise
+        raise Interrupted(state.signum) from err  # the interrupt, come out as another error
     finally:
+        state.over = True
+        _interrupt = outer
         for sig, old in previous.items():
             signal.signal(sig, old)
+    if state.signum is not None:
+        raise Interrupted(state.signum)  # lost on its way all the time the block still ran

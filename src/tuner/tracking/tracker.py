@@ -80,9 +80,10 @@ class Tracker:
             [self.experiment_id], f"tags.{TAG_PARENT} = '{parent_id}' and attributes.status = 'RUNNING'")
         return {r.info.run_id: r.data.tags.get(TAG_TRIAL_NUMBER, "") for r in runs}
 
-    def kill_trial(self, run_id: str, reason: str) -> bool:
-        """Close a trial's run that its dead worker left RUNNING as KILLED; False if it was closed."""
-        if self.client.get_run(run_id).info.status != "RUNNING":
+    def kill_trial(self, run_id: str, reason: str, closed_too: bool = False) -> bool:
+        """Close a trial's run that its dead worker left RUNNING as KILLED; False if it was closed
+        (``closed_too``: close it KILLED all the same, for a run that an interrupt ended as FAILED)."""
+        if not closed_too and self.client.get_run(run_id).info.status != "RUNNING":
             return False
         self.client.log_batch(run_id, tags=[RunTag(TAG_STATE, "FAIL"), RunTag(TAG_FAIL_REASON, reason)])
         self.client.set_terminated(run_id, status="KILLED")
