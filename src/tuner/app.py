@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import optuna
 from omegaconf import DictConfig
 
-from tuner.config import TunerConfig, compose, to_settings, to_yaml, validate
+from tuner.config import TunerConfig, compose, objectives, to_settings, to_yaml, validate
 from tuner.errors import ConfigError, TunerError
 from tuner.study import StudyRef
 
@@ -55,7 +55,6 @@ def plan(cfg: DictConfig, overrides: list[str] | None = None) -> Plan:
 
 def export_plan(cfg: DictConfig) -> ExportPlan:
     """The export's part of ``cfg``."""
-    from tuner.config import objectives
     from tuner.submission.plan import ExportPlan
 
     s = settings(cfg)
@@ -88,7 +87,7 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> float:
             f"no trial completed in study {cfg.name} (search.timeout={cfg.search.timeout}, search.n_trials="
             f"{cfg.search.n_trials}): nothing to export; give a budget that fits at least one whole trial "
             "(raise search.timeout) and see the log for pruned or failed trials")
-    log.info("best %s: %s", plan(cfg).metric, best)
+    log.info("best %s: %s", objectives(cfg.search)[0][0], best)
     return best
 
 
@@ -129,7 +128,8 @@ def replay(cfg: DictConfig, number: int) -> Replayed:
     overrides = replay_overrides(original.user_attrs[REPLAY])
     again = compose(overrides)
     run_study(again, overrides)
-    return Replayed(number, plan(cfg).metric, original.values[0], replayed_value(study_ref(again), number), again.name)
+    return Replayed(number, objectives(cfg.search)[0][0], original.values[0], replayed_value(study_ref(again), number),
+                    again.name)
 
 
 def join_study(cfg: DictConfig) -> optuna.Study:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-
 from bench.render import BLOCK, LINK_PREFIX, block_patterns, load_results, matching, render_page
 
 ROOT = Path(__file__).resolve().parents[2]

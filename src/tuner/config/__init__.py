@@ -24,9 +24,9 @@ from tuner.config.schema import (
                                  TrackingConfig,
                                  TunerConfig,
 )
-from tuner.config.settings import to_settings
+from tuner.config.settings import plain, to_settings
 from tuner.config.validate import objectives, validate
 
 __all__ = ["CONF_DIR", "DEVICE_KINDS", "DIRECTIONS", "METRICS", "MODEL_METRICS", "DataConfig", "DeviceConfig",
            "ExportConfig", "LeaderboardConfig", "SearchConfig", "TrackingConfig", "TunerConfig", "compose",
-           "experiment_dir", "instantiate", "objectives", "to_settings", "to_yaml", "validate"]
+           "experiment_dir", "instantiate", "objectives", "plain", "to_settings", "to_yaml", "validate"]

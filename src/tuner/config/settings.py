@@ -12,7 +12,9 @@ Example::
 
 from __future__ import annotations
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from tuner.config.schema import TunerConfig
 
@@ -25,3 +27,10 @@ def to_settings(cfg: DictConfig) -> TunerConfig:
     settings = OmegaConf.to_object(plain)
     assert isinstance(settings, TunerConfig), type(settings)
     return settings
+
+
+def plain(node: Any) -> Any:
+    """A config node as plain Python containers (interpolations resolved); anything else as it is."""
+    if isinstance(node, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(node, resolve=True)
+    return node

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from tuner.config import instantiate
+from tuner.config import instantiate, plain
 from tuner.data import cache
 from tuner.data.images import Images
 from tuner.data.sources import Source
@@ -68,7 +68,7 @@ def source_of(data: Any) -> Source:
 def load_dataset(data: Any, seed: int) -> Dataset:
     """Load, subsample and split the task that ``data`` (the ``data`` section) names."""
     check_source(data)
-    entry = json.dumps(_plain(data.sources[data.source]), sort_keys=True, default=str)
+    entry = json.dumps(plain(data.sources[data.source]), sort_keys=True, default=str)
     return _load(
         entry, data.name, data.source, data.path, int(data.n_classes), float(data.val_fraction),
         float(data.test_fraction), data.max_samples, int(seed), str(cache.cache_dir(data.cache_dir)),
@@ -101,11 +101,6 @@ def _decode(src: Source, name: str, source: str, path: str | None, n_classes: in
                         "(or $%s) at a writable folder", cache_dir, err, root, cache.ENV)
     return images
 
-
-def _plain(node: Any) -> Any:
-    from omegaconf import DictConfig, OmegaConf
-
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
 @functools.lru_cache(maxsize=4)

@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from tuner.config import plain
 from tuner.errors import ConfigError
 from tuner.models.hyperparameters import HYPERPARAMETERS, Hyperparameter
 
@@ -52,7 +53,7 @@ class Param:
 
 def parse_space(raw: Mapping[str, Any]) -> dict[str, Param]:
     """Parse and check ``search.space``; entries come back in sampling order (conditions first)."""
-    raw = _plain(raw)
+    raw = plain(raw)
     if not isinstance(raw, dict):
         raise ConfigError("search.space must be a mapping of hyperparameter name to spec or value")
     params = [_parse_entry(name, spec) for name, spec in raw.items()]
@@ -70,13 +71,6 @@ def check_flip(space: Mapping[str, Param], task: str, flip_keeps_label: bool) ->
         f"(data.flip_keeps_label=false); set search.space.augment_flip=false or leave it out"
     )
 
-
-def _plain(node: Any) -> Any:
-    from omegaconf import DictConfig, ListConfig, OmegaConf
-
-    if isinstance(node, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(node, resolve=True)
-    return node
 
 
 def _parse_entry(name: str, spec: Any) -> Param:
