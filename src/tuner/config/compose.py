@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 import tuner.config.schema  # noqa: F401 - registers tuner_schema in Hydra's ConfigStore
 from tuner.errors import ConfigError
 
-CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def compose(overrides: list[str] | None = None) -> DictConfig:
