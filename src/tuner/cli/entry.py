@@ -1,6 +1,6 @@
 """The one wrapper every command runs under: a TunerError (a bad config, missing data) is logged as one
 line and exits 2; Ctrl-C or SIGTERM exits 128 + the signal, saying how to resume. Anything else is a bug:
-it propagates with its traceback.
+it propagates with its traceback. Every log line has its URLs' passwords masked.
 
 Example::
 
@@ -16,6 +16,7 @@ import signal
 import sys
 from typing import Callable, TypeVar
 
+from tuner.config import hide_passwords_in_logs
 from tuner.errors import TunerError
 
 log = logging.getLogger("tuner")
@@ -24,7 +25,10 @@ EXIT_ERROR = 2
 
 
 def guarded(task: Callable[[], T]) -> T:
-    """Run ``task``; a TunerError or an interrupt becomes a logged message and an exit code."""
+    """Run ``task``; a TunerError or an interrupt becomes a logged message and an exit code.
+
+    Every log line (console and Hydra's log file) has its URLs' passwords masked from here on."""
+    hide_passwords_in_logs()
     try:
         return task()
     except TunerError as err:
