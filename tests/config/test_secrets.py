@@ -19,6 +19,8 @@ from tuner.study.records import replay_command, replay_overrides
     ("http://h/x?access_token=t1;api_key=k2#top", "http://h/x?access_token=***;api_key=***#top"),
     ("s3://b/k?X-Amz-Credential=AKIA&X-Amz-Signature=f00", "s3://b/k?X-Amz-Credential=***&X-Amz-Signature=***"),
     ("postgresql://h/db?password=pw&sslmode=require", "postgresql://h/db?password=***&sslmode=require"),
+    ("https://h/?client_secret=c&X-Amz-Security-Token=t&private_key=k",
+     "https://h/?client_secret=***&X-Amz-Security-Token=***&private_key=***"),
 ])
 def test_hide_password_masks_userinfo_and_secret_query_values(text, masked):
     assert hide_password(text) == masked
@@ -38,6 +40,7 @@ def test_several_urls_in_one_string_are_each_masked():
     "plain text: user:pass@host, key=value, token=abc, a?password=b",  # no URL: nothing to mask
     "sqlite:///mlflow.db", "postgresql://tuner@127.0.0.1/db", "https://medium.com/@someone/post",
     "file:///tmp/x?mode=ro", "search.storage=${oc.env:TUNER_STORAGE}", "",
+    "https://h.example/?author=me&design=x&keyword=y&tokens_seen=3",  # names that only contain a secret word
 ])
 def test_text_without_a_secret_is_unchanged(text):
     assert hide_password(text) == text

@@ -22,9 +22,10 @@ MASK = "***"
 _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`)\]}]*")
 # the userinfo runs to the last "@" before the query: a password may hold an unencoded "/" or "@"
 _USERINFO = re.compile(r"^(?P<scheme>[^:]+://)(?:(?P<userinfo>[^?#]*)@)?(?P<rest>.*)$", re.DOTALL)
+# a query parameter whose name ends in one of these: password, access_token, X-Amz-Signature, client_secret, ...
 _SECRET_PARAM = re.compile(
-    r"(?P<key>[?&;][^=&;#]*(?:password|passwd|pwd|token|secret|api[_-]?key|apikey|signature|sig|credential|auth)"
-    r"[^=&;#]*=)(?P<value>[^&;#]*)", re.IGNORECASE)
+    r"(?P<key>[?&;][^=&;#]*?(?:password|passwd|pwd|token|secret|(?:api|access|private|secret)[_-]?key|apikey|"
+    r"signature|sig|credential|auth)=)(?P<value>[^&;#]*)", re.IGNORECASE)
 
 
 def hide_password(text: str) -> str:
