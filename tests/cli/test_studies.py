@@ -41,8 +41,8 @@ def test_list_and_delete_from_the_command_line(tmp_path):
     assert deleted.returncode == 0, deleted.stderr
     assert deleted.stdout.splitlines() == [
         "deleted study digits_cnn from experiments/digits_cnn/study.journal",
-        f"left its MLflow experiment digits_cnn ({mlflow_db}) and experiments/digits_cnn/ as they are; "
-        "add --all to delete them too"]
+        (f"left its MLflow experiment digits_cnn ({mlflow_db}) and experiments/digits_cnn/ as they are; "
+         "add --all to delete them too")]
     assert studies(tmp_path, "list").stdout.strip() == "no studies found"
 
     everything = studies(tmp_path, "delete", mlflow_db, "--all", "digits_cnn")  # flags and overrides in any order

@@ -76,6 +76,8 @@ def mlflow_fields(uri: str) -> list[str]:
         fields += [run.info.run_name, *data.params, *data.params.values(), *data.tags, *data.tags.values(),
                    *data.metrics]
         fields += [d.dataset.source for d in run.inputs.dataset_inputs]
+    for logged in client.search_logged_models([e.experiment_id for e in experiments]):
+        fields += [logged.name, *logged.tags, *logged.tags.values(), *logged.params.values()]
     for model in client.search_registered_models():
         fields += [model.name, model.description or "", *model.tags.values()]
         for version in client.search_model_versions(f"name = '{model.name}'"):
@@ -109,8 +111,9 @@ def test_no_password_in_mlflow_artifacts_or_logs_and_the_replay_runs_without_it(
     assert PASSWORD.encode() not in db.read_bytes()
     logs = list((tmp_path / "experiments/digits_mlp/runs").glob("*/*.log"))
     assert len(logs) == 2 and all(log.stat().st_size > 0 for log in logs)
-    # Hydra's .hydra/ record of what was typed (like shell history) is the only place left holding it
-    assert {p.parts[-2] for p in files_holding(tmp_path / "experiments", PASSWORD)} == {".hydra"}
+    # every file the run left (mlflow.db and its journals, mlruns/, experiments/): Hydra's .hydra/ record of
+    # what was typed (like shell history) is the only place holding it
+    assert {p.parts[-2] for p in files_holding(tmp_path, PASSWORD)} == {".hydra"}
 
     trials = optuna.load_study(study_name="digits_mlp", storage=url).trials
     assert [t.state.name for t in trials] == ["COMPLETE"] * 2
