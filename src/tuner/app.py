@@ -13,6 +13,8 @@ Example::
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import optuna
@@ -26,10 +28,23 @@ if TYPE_CHECKING:
     from tuner.runner.optimize import Prepared
     from tuner.runner.plan import Plan
     from tuner.runner.replay import Replayed
+    from tuner.study.catalog import StudyInfo
     from tuner.submission.export import Submission
     from tuner.submission.plan import ExportPlan
+    from tuner.tracking.removal import ExperimentRemoval
 
 log = logging.getLogger("tuner")
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """What ``delete_study`` removed: the Optuna study (``study``: False when it was gone already), and with
+    ``everything`` what MLflow held (``tracking``) and the experiment's folder (``folder``)."""
+
+    ref: StudyRef
+    study: bool
+    tracking: ExperimentRemoval | None
+    folder: Path | None
 
 
 def settings(cfg: DictConfig) -> TunerConfig:
@@ -139,3 +154,47 @@ def join_study(cfg: DictConfig) -> optuna.Study:
 
     p = plan(cfg)
     return join(p.study, p.goals, parse_space(p.search.space))[0]
+
+
+def studies(cfg: DictConfig) -> list[StudyInfo]:
+    """Every study in the journals under ``experiments_dir``, and in ``search.storage`` when given.
+
+    Example::
+
+        [s.name for s in studies(compose(["experiments_dir=experiments"]))]  # ['digits_cnn', ...]
+    """
+    from tuner.study.catalog import find_studies
+
+    s = settings(cfg)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return find_studies(str(s.experiments_dir), s.search.storage)
+
+
+def delete_study(cfg: DictConfig, name: str, everything: bool = False) -> Deleted:
+    """Delete the Optuna study ``name`` (where ``cfg``'s ``experiments_dir`` and ``search.storage`` say it lives),
+    so that ``name=<name>`` starts afresh; with ``everything`` also its MLflow experiment, runs and registered
+    model (at ``tracking.uri``) and the folder ``experiments_dir/<name>/``."""
+    import shutil
+
+    from tuner.study.catalog import delete_study as delete
+    from tuner.study.catalog import has_study, unknown_study
+
+    s = settings(cfg)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ref = StudyRef(name, str(s.experiments_dir), s.search.storage)
+    folder = Path(s.experiments_dir) / name
+    study = has_study(ref)
+    if study:
+        delete(ref)
+    elif not (everything and folder.is_dir()):  # a study deleted before without --all: what is left goes now
+        raise unknown_study(ref)
+    if not everything:
+        return Deleted(ref, study, None, None)
+    from tuner.submission.export import registry_name  # imports Keras: only here
+    from tuner.tracking.removal import delete_experiment
+
+    removal = delete_experiment(s.tracking.uri, name, registry_name(name))
+    removed = folder if folder.is_dir() else None
+    if removed is not None:
+        shutil.rmtree(removed)
+    return Deleted(ref, study, removal, removed)

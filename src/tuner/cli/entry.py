@@ -1,6 +1,7 @@
 """The one wrapper every command runs under: a TunerError (a bad config, missing data) is logged as one
 line and exits 2; Ctrl-C or SIGTERM exits 128 + the signal, saying how to resume. Anything else is a bug:
-it propagates with its traceback.
+its traceback is logged and it exits 1. Every log line has its URLs' passwords masked (so is the traceback;
+Hydra, left to report a bug itself, would print the command line's overrides as typed, passwords and all).
 
 Example::
 
@@ -16,15 +17,19 @@ import signal
 import sys
 from typing import Callable, TypeVar
 
+from tuner.config import hide_passwords_in_logs
 from tuner.errors import TunerError
 
 log = logging.getLogger("tuner")
 T = TypeVar("T")
-EXIT_ERROR = 2
+EXIT_ERROR, EXIT_BUG = 2, 1
 
 
 def guarded(task: Callable[[], T]) -> T:
-    """Run ``task``; a TunerError or an interrupt becomes a logged message and an exit code."""
+    """Run ``task``; a TunerError or an interrupt becomes a logged message and an exit code.
+
+    Every log line (console and Hydra's log file) has its URLs' passwords masked from here on."""
+    hide_passwords_in_logs()
     try:
         return task()
     except TunerError as err:
@@ -34,3 +39,6 @@ def guarded(task: Callable[[], T]) -> T:
         log.error("interrupted (%s): the running trial is FAIL and its MLflow run KILLED; "
                   "rerun the same command to resume", err or "SIGINT")
         sys.exit(128 + getattr(err, "signum", signal.SIGINT))
+    except Exception:  # noqa: BLE001 - a bug: its traceback goes to the log, masked, and the exit code says so
+        log.exception("an error in tuner's own code stopped the command (please report it)")
+        sys.exit(EXIT_BUG)

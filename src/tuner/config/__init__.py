@@ -24,9 +24,10 @@ from tuner.config.schema import (
                                  TrackingConfig,
                                  TunerConfig,
 )
+from tuner.config.secrets import drop_password, hide_password, hide_passwords_in_logs
 from tuner.config.settings import plain, to_settings
 from tuner.config.validate import objectives, validate
 
 __all__ = ["CONF_DIR", "DEVICE_KINDS", "DIRECTIONS", "METRICS", "MODEL_METRICS", "DataConfig", "DeviceConfig",
            "ExportConfig", "LeaderboardConfig", "SearchConfig", "TrackingConfig", "TunerConfig", "compose",
-           "experiment_dir", "instantiate", "objectives", "plain", "to_settings", "to_yaml", "validate"]
+           "drop_password", "experiment_dir", "hide_password", "hide_passwords_in_logs", "instantiate", "objectives", "plain", "to_settings", "to_yaml", "validate"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 import tuner.config.schema  # noqa: F401 - registers tuner_schema in Hydra's ConfigStore
+from tuner.config.secrets import hide_password
 from tuner.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # src/tuner/conf: the top-level conf/, shipped in the wheel
@@ -44,8 +45,9 @@ def experiment_dir(experiments_dir: str | Path, name: str) -> Path:
 
 
 def to_yaml(cfg: DictConfig) -> str:
-    """The composed config as YAML, interpolations resolved (``hydra`` section left out)."""
+    """The composed config as YAML, interpolations resolved (``hydra`` section left out), every URL's password
+    masked (``tuner.config.secrets``): this text is logged to MLflow."""
     container = OmegaConf.to_container(cfg, resolve=True)
     if isinstance(container, dict):
         container.pop("hydra", None)
-    return OmegaConf.to_yaml(container)
+    return hide_password(OmegaConf.to_yaml(container))

@@ -22,6 +22,7 @@ import threading
 import time
 from typing import Any
 
+from tuner.config import hide_passwords_in_logs
 from tuner.errors import TunerError
 from tuner.runner.plan import Plan
 
@@ -167,6 +168,7 @@ def _setup_logging(slot: int, log_file: str | None) -> None:
     for handler in handlers:
         handler.setFormatter(fmt)
         root.addHandler(handler)
+    hide_passwords_in_logs(root)
 
 
 def _log_file() -> str | None:

@@ -17,6 +17,8 @@ from typing import Any, Mapping
 
 import optuna
 
+from tuner.config import drop_password
+
 # A trial's user attributes in the Optuna storage.
 HPARAMS = "hparams"                # every hyperparameter the model was built from, sampled and pinned
 SEED = "seed"                      # the trial's seed
@@ -64,8 +66,13 @@ def hparams(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
 
 
 def replay_command(name: str, number: int, hp: Mapping[str, Any], seed: int, overrides: list[str]) -> str:
-    """A command line that retrains trial ``number`` of study ``name`` as a one-trial study of its own."""
-    kept = [o for o in overrides if not o.startswith(REPLAY_SETS)]
+    """A command line that retrains trial ``number`` of study ``name`` as a one-trial study of its own.
+
+    The overrides are kept as typed (``search.storage=${oc.env:TUNER_STORAGE}`` stays so), except that a
+    password in a URL is dropped (``postgresql://user@host/db``): the command is logged to MLflow, and whoever
+    replays it gives the password where the driver looks for it (``PGPASSWORD``, ``~/.pgpass``).
+    """
+    kept = [drop_password(o) for o in overrides if not o.startswith(REPLAY_SETS)]
     pinned = [f"search.space.{k}={_literal(v)}" for k, v in hp.items()]
     extra = [f"name={name}_replay_t{number}", "search.n_trials=1", f"search.trial_seed={seed}", "pruner=none",
              "search.enqueue=[]"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Callable
 
 import optuna
 
-from tuner.config import experiment_dir
+from tuner.config import experiment_dir, hide_password
 from tuner.errors import ConfigError
 
 RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
@@ -31,11 +30,6 @@ HEARTBEAT_GRACE_S = 30
 SCHEMA_RACE_TRIES = 4
 JOURNAL = "study.journal"
 StaleCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
-
-
-def hide_password(url: str) -> str:
-    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
-    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
 @dataclass(frozen=True)

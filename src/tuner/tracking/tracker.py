@@ -18,15 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Mapping
-
 from urllib.parse import urlsplit
 
 from mlflow.entities import DatasetInput, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from tuner.config import hide_password
 from tuner.errors import TunerError
-from tuner.study.storage import hide_password
 from tuner.study.records import (
     EXPERIMENT_KIND,
     SOURCE_TAGS,
@@ -81,12 +80,18 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    """Tag values as MLflow stores them, every URL's password masked."""
+    return {k: hide_password(str(v)) for k, v in tags.items()}
+
+
 class Tracker:
     """Thin wrapper over ``MlflowClient`` that knows the parent/child layout of a study."""
 
     def __init__(self, uri: str, experiment_name: str) -> None:
         self.client = MlflowClient(tracking_uri=uri)
         self.uri = uri
+        self.where = hide_password(uri)  # the URI for messages
         found = self.client.get_experiment_by_name(experiment_name)
         if found is not None and found.lifecycle_stage == "deleted":
             self.client.restore_experiment(found.experiment_id)
@@ -113,11 +118,11 @@ class Tracker:
             try:
                 self.client.get_run(run_id)
             except Exception:  # noqa: BLE001 - MLflow raises MlflowException or a store error
-                log.warning("parent run %s is gone from %s; starting a new one", run_id, self.uri)
+                log.warning("parent run %s is gone from %s; starting a new one", run_id, self.where)
             else:
                 self.client.update_run(run_id, status="RUNNING")
                 return run_id
-        run = self.client.create_run(self.experiment_id, run_name=name, tags={**SOURCE_TAGS, **(tags or {})})
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=_tags({**SOURCE_TAGS, **(tags or {})}))
         return run.info.run_id
 
     def close_parent(self, run_id: str, status: str = "FINISHED") -> None:
@@ -134,7 +139,7 @@ class Tracker:
         (``closed_too``: close it KILLED all the same, for a run that an interrupt ended as FAILED)."""
         if not closed_too and self.client.get_run(run_id).info.status != "RUNNING":
             return False
-        self.client.log_batch(run_id, tags=[RunTag(TAG_STATE, "FAIL"), RunTag(TAG_FAIL_REASON, reason)])
+        self.client.log_batch(run_id, tags=[RunTag(TAG_STATE, "FAIL"), RunTag(TAG_FAIL_REASON, hide_password(reason))])
         self.client.set_terminated(run_id, status="KILLED")
         return True
 
@@ -142,10 +147,10 @@ class Tracker:
         """Create the nested child run of trial ``number`` and log its hyperparameters."""
         run = self.client.create_run(
             self.experiment_id, run_name=f"trial-{number:04d}",
-            tags={**SOURCE_TAGS, TAG_PARENT: parent_id, TAG_TRIAL_NUMBER: str(number), **tags},
+            tags=_tags({**SOURCE_TAGS, TAG_PARENT: parent_id, TAG_TRIAL_NUMBER: str(number), **tags}),
         )
         run_id = run.info.run_id
-        self.client.log_batch(run_id, params=[Param(k, str(v)[:PARAM_MAX]) for k, v in params.items()])
+        self.client.log_batch(run_id, params=[Param(k, hide_password(str(v))[:PARAM_MAX]) for k, v in params.items()])
         return run_id
 
     def log_dataset(self, run_id: str, dataset: DatasetInput) -> None:
@@ -164,7 +169,7 @@ class Tracker:
         self.client.log_batch(
             run_id,
             metrics=[Metric(k, float(v), ts, 0) for k, v in metrics.items()],
-            tags=[RunTag(k, v) for k, v in {TAG_STATE: state, **(tags or {})}.items()],
+            tags=[RunTag(k, v) for k, v in _tags({TAG_STATE: state, **(tags or {})}).items()],
         )
         if model_path is not None:
             self.client.log_artifact(run_id, str(model_path), "model")
@@ -181,7 +186,7 @@ class Tracker:
         """Log ``text`` as the artifact ``name`` (replacing an earlier one of that name)."""
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
-            path.write_text(text)
+            path.write_text(hide_password(text))
             self.client.log_artifact(run_id, str(path))
 
     def log_json(self, run_id: str, obj: Any, name: str) -> None:
@@ -192,7 +197,7 @@ class Tracker:
         self.client.log_batch(run_id, metrics=[Metric(k, float(v), ts, step) for k, v in metrics.items()])
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
-        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in _tags(tags).items()])
 
     def download(self, run_id: str, artifact: str, dst: Path) -> Path:
         """Fetch one artifact of a run into ``dst``; returns the local path."""
@@ -219,9 +224,10 @@ class Tracker:
                     name, description=f"Best models exported from tuner experiment {name.removeprefix('tuner-')}")
             version = self.client.create_model_version(
                 name, source=f"runs:/{run_id}/{artifact}", run_id=run_id,
-                tags={k: str(v) for k, v in tags.items()}, await_creation_for=0,
+                tags=_tags(tags), await_creation_for=0,
             )
         except MlflowException as err:
-            raise TunerError(f"cannot register model '{name}' at tracking.uri={self.uri}: {err.message}; "
+            raise TunerError(f"cannot register model '{name}' at tracking.uri={self.where}: "
+                             f"{hide_password(err.message)}; "
                              "set export.register=false to export without the model registry") from err
         return int(version.version)
