@@ -1,5 +1,6 @@
 """MLflow tracking: one experiment per tuner experiment, one parent run per study,
-one nested child run per trial. Never imports Keras: models arrive as files.
+one nested child run per trial, and each completed trial's model as an MLflow Keras model (a LoggedModel whose
+source run is the trial's). Never imports Keras: models arrive as objects handed on to ``mlflow.keras``.
 
 Example::
 
@@ -7,7 +8,8 @@ Example::
     parent = tracker.open_parent(None, "study digits_cnn")
     child = tracker.start_trial(parent, 0, {"width": 64}, {"tuner.seed": "7"})
     tracker.log_epoch(child, 0, {"loss": 0.5, "val_accuracy": 0.9})
-    tracker.end_trial(child, "COMPLETE", {"val_accuracy": 0.9})
+    tracker.end_trial(child, "COMPLETE", {"val_accuracy": 0.9}, model=keras_model, card=card_for(data, "scale"))
+    tracker.trial_model(child)  # the LoggedModel's id: load it with tracker.load_model, register it
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import LoggedModelOutput, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 from tuner.errors import TunerError
-from tuner.study.records import TAG_FAIL_REASON, TAG_PARENT, TAG_STATE, TAG_TRIAL_NUMBER
+from tuner.study.records import TAG_FAIL_REASON, TAG_MODEL_ERROR, TAG_PARENT, TAG_STATE, TAG_TRIAL_NUMBER
+from tuner.tracking.logged_model import ModelCard, save_keras
 
 log = logging.getLogger(__name__)
 # Several worker processes may share one SQLite store: MLflow sets SQLite's busy timeout
@@ -105,17 +109,78 @@ class Tracker:
         self.client.log_batch(run_id, metrics=[Metric(k, float(v), ts, epoch) for k, v in metrics.items()])
 
     def end_trial(self, run_id: str, state: str, metrics: Mapping[str, float],
-                  tags: Mapping[str, str] | None = None, model_path: Path | None = None) -> None:
-        """Log the final figures, the model file if any, and close the run with the trial's state."""
+                  tags: Mapping[str, str] | None = None, model: Any = None, card: ModelCard | None = None) -> None:
+        """Log the final figures, the model if any (``model``, a ``keras.Model`` described by ``card``, as a
+        LoggedModel that carries the final figures too), and close the run with the trial's state.
+
+        A model that cannot be logged is a warning and the tag ``tuner.model_error``: the trial keeps its state.
+        """
+        tags = {TAG_STATE: state, **(tags or {})}
+        model_id = None
+        if model is not None and card is not None:
+            try:
+                model_id = self.log_model(run_id, model, card)
+            except Exception as err:  # noqa: BLE001 - the trial's result stands; export skips a trial without a model
+                log.warning("run %s: its model was not logged (%s: %s)", run_id, type(err).__name__, err)
+                tags[TAG_MODEL_ERROR] = f"{type(err).__name__}: {err}"[:PARAM_MAX]
         ts = _now_ms()
         self.client.log_batch(
             run_id,
-            metrics=[Metric(k, float(v), ts, 0) for k, v in metrics.items()],
-            tags=[RunTag(k, v) for k, v in {TAG_STATE: state, **(tags or {})}.items()],
+            metrics=[Metric(k, float(v), ts, 0, model_id=model_id) for k, v in metrics.items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
         )
-        if model_path is not None:
-            self.client.log_artifact(run_id, str(model_path), "model")
         self.client.set_terminated(run_id, status=RUN_STATUS[state])
+
+    def log_model(self, run_id: str, model: Any, card: ModelCard, metrics: Mapping[str, float] | None = None,
+                  name: str = "model") -> str:
+        """Log ``model`` (a ``keras.Model``) as an MLflow model with the Keras flavor: a LoggedModel of this
+        experiment named ``name``, whose source run is ``run_id`` (it lists the model among its outputs, and
+        the model gets the run's params), carrying ``metrics``; returns its model id.
+
+        Example::
+
+            model_id = tracker.log_model(parent, ensemble_model, card, name="ensemble_model")
+            mlflow.pyfunc.load_model(f"models:/{model_id}")  # with the tracking URI set to tracker.uri
+        """
+        from mlflow.models import Model
+
+        params = self.client.get_run(run_id).data.params
+        logged = self.client.create_logged_model(self.experiment_id, name=name, source_run_id=run_id,
+                                                 params=dict(params), model_type="keras")
+        try:
+            with tempfile.TemporaryDirectory(prefix="tuner-model-") as tmp:
+                info = Model(artifact_path=logged.artifact_location, model_uuid=logged.model_id, run_id=run_id,
+                             model_id=logged.model_id)
+                folder = save_keras(model, card, Path(tmp) / "model", info)
+                self.client.log_model_artifacts(logged.model_id, str(folder))
+        except BaseException:
+            self.client.finalize_logged_model(logged.model_id, "FAILED")
+            raise
+        self.client.finalize_logged_model(logged.model_id, "READY")
+        self.client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, 0)])
+        if metrics:
+            ts = _now_ms()
+            self.client.log_batch(run_id, metrics=[Metric(k, float(v), ts, 0, model_id=logged.model_id)
+                                                   for k, v in metrics.items()])
+        return logged.model_id
+
+    def trial_model(self, run_id: str) -> str | None:
+        """The id of the (last) LoggedModel whose source run is ``run_id``; None for a run that logged none
+        (a study tracked before trials' models were MLflow models: its ``model/model.keras`` artifact)."""
+        outputs = self.client.get_run(run_id).outputs
+        ids = [o.model_id for o in (outputs.model_outputs if outputs else [])]
+        return ids[-1] if ids else None
+
+    def load_model(self, model_id: str, dst: Path) -> Any:
+        """Download the LoggedModel ``model_id`` into ``dst`` and load it as a ``keras.Model`` with Keras' safe
+        mode on (a ``.keras`` file never runs code)."""
+        import mlflow.keras
+        from mlflow.artifacts import download_artifacts
+
+        location = self.client.get_logged_model(model_id).artifact_location
+        local = download_artifacts(artifact_uri=location, dst_path=str(dst), tracking_uri=self.uri)
+        (dst / "loaded").mkdir(parents=True, exist_ok=True)  # mlflow.keras copies the model there to load it
+        return mlflow.keras.load_model(local, dst_path=str(dst / "loaded"), load_model_kwargs={"safe_mode": True})
 
     def log_file(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path)
@@ -145,15 +210,15 @@ class Tracker:
         """Fetch one artifact of a run into ``dst``; returns the local path."""
         return Path(self.client.download_artifacts(run_id, artifact, str(dst)))
 
-    def register_model(self, name: str, run_id: str, artifact: str, tags: Mapping[str, str]) -> int:
-        """Register the run's ``artifact`` as a new version of the registered model ``name``
-        (created on first use); returns the version number.
+    def register_model(self, name: str, model_id: str, run_id: str, tags: Mapping[str, str]) -> int:
+        """Register the LoggedModel ``model_id`` (whose source run is ``run_id``) as a new version of the registered
+        model ``name`` (created on first use); returns the version number. The version loads with
+        ``mlflow.pyfunc.load_model("models:/<name>/<version>")``.
 
         Example::
 
-            tracker.register_model("tuner-digits_cnn", child, "model", {"tuner.trial": "3"})  # -> 1, 2, ...
+            tracker.register_model("tuner-digits_cnn", tracker.trial_model(child), child, {"tuner.trial": "3"})  # 1
         """
-        from mlflow.exceptions import MlflowException
         from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
         try:
@@ -164,10 +229,17 @@ class Tracker:
                     raise
                 self.client.create_registered_model(
                     name, description=f"Best models exported from tuner experiment {name.removeprefix('tuner-')}")
+            # The source is the LoggedModel's artifact location, not ``models:/<model_id>``: MLflow's SQL registry
+            # looks a ``models:/`` source up through the global tracking URI, which need not be this tracker's.
+            logged = self.client.get_logged_model(model_id)
             version = self.client.create_model_version(
-                name, source=f"runs:/{run_id}/{artifact}", run_id=run_id,
+                name, source=logged.artifact_location, run_id=run_id, model_id=model_id,
                 tags={k: str(v) for k, v in tags.items()}, await_creation_for=0,
             )
+            # the link MLflow's UI follows from the model to its versions (the SQL registry keeps no model id)
+            links = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
+            links.append({"name": name, "version": version.version})
+            self.client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(links)})
         except MlflowException as err:
             raise TunerError(f"cannot register model '{name}' at tracking.uri={self.uri}: {err.message}; "
                              "set export.register=false to export without the model registry") from err
