@@ -49,3 +49,17 @@ def test_every_sampler_and_pruner_group_builds(sampler, pruner):
 
 def test_seed_reaches_the_sampler():
     assert compose(["seed=42"]).sampler.seed == 42
+
+
+def test_a_conf_folder_in_the_current_directory_adds_experiments_but_not_a_primary_config(workdir):
+    (workdir / "conf/experiment").mkdir(parents=True)
+    (workdir / "conf/sampler").mkdir()
+    (workdir / "conf/experiment/my_exp.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /sampler: my_random\nname: my_exp\nsearch:\n  n_trials: 4\n")
+    (workdir / "conf/sampler/my_random.yaml").write_text("_target_: optuna.samplers.RandomSampler\n")
+    (workdir / "conf/config.yaml").write_text("name: hijacked\nseed: 99\n")
+    cfg = compose(["+experiment=my_exp"])
+    assert (cfg.name, cfg.search.n_trials, cfg.sampler._target_) == ("my_exp", 4, "optuna.samplers.RandomSampler")
+    assert compose([]).name == "default" and compose([]).seed == 0  # tuner's config.yaml stays the primary one
+    with pytest.raises(ConfigError, match="my_exp"):  # Hydra's list of the options names the user's experiment
+        compose(["+experiment=my_exp_typo"])

@@ -21,6 +21,8 @@ def describe(result: Submission, name: str) -> str:
     lines = [f"wrote {result.path} ({result.rows} rows) from {source}{refit}{tta}; test accuracy {accuracy}"]
     if result.model_version is not None:
         lines.append(f"registered as model '{registry_name(name)}' version {result.model_version}")
+    if result.link:
+        lines.append(f"the runs in MLflow: {result.link}")
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ Example::
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -15,7 +16,11 @@ from omegaconf import DictConfig, OmegaConf
 import tuner.config.schema  # noqa: F401 - registers tuner_schema in Hydra's ConfigStore
 from tuner.errors import ConfigError
 
-CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # src/tuner/conf: the top-level conf/, shipped in the wheel
+# conf/config.yaml adds the current folder's conf/ to the search path (a user's own experiments); Hydra warns on
+# every command run where there is none, which is the usual case, not a mistake
+warnings.filterwarnings("ignore", message=r"provider=hydra\.searchpath in main, path=conf is not available",
+                        category=UserWarning)
 
 
 def compose(overrides: list[str] | None = None) -> DictConfig:

@@ -9,6 +9,7 @@ Example::
 from __future__ import annotations
 
 import gc
+import logging
 
 import optuna
 
@@ -20,13 +21,15 @@ from tuner.runner.coordinate import (
     reap,
     sweep_runs,
 )
-from tuner.runner.objective import Context
+from tuner.runner.objective import Context, dataset_of
 from tuner.runner.optimize import budget_reached, open_tracked, optimize, prepare
 from tuner.runner.plan import Plan
 from tuner.search import Param
 from tuner.study import best_completed
 from tuner.study.records import ENQUEUED, TAG_KIND, TAG_STUDY, WARM_START_TRIALS
 from tuner.tracking.report import summarize
+
+log = logging.getLogger("tuner")
 
 
 def run_study(plan: Plan) -> float | None:
@@ -42,6 +45,7 @@ def run_study(plan: Plan) -> float | None:
     reap(study, tracker)  # trials left RUNNING by a crashed run: FAIL, their runs KILLED
     parent_id = agree_parent(study, created, tracker, f"study-{name}", tags={TAG_STUDY: name, TAG_KIND: "study"})
     sweep_runs(study, tracker, parent_id)
+    tracker.log_dataset(parent_id, dataset_of(plan, data))
     enqueue(study, plan, prepared.space)
     status = "FAILED"
     try:
@@ -63,6 +67,7 @@ def run_study(plan: Plan) -> float | None:
     finally:
         summarize(study, tracker, parent_id, plan.study.folder, plan.config_yaml, plan.metric)
         close_parent(study, tracker, parent_id, status)
+        log.info("the trials in MLflow: %s", tracker.ui_link())
     best = best_completed(study)
     return best[0].values[0] if best else None
 

@@ -19,17 +19,18 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import optuna
 
 from tuner.config import instantiate
-from tuner.data import Dataset
+from tuner.data import Dataset, digest
 from tuner.errors import TrialFailed, TunerError
 from tuner.models.hyperparameters import value
 from tuner.runner.plan import Plan
@@ -38,6 +39,9 @@ from tuner.study import records
 from tuner.tracking import Tracker
 from tuner.tracking.logged_model import card_for
 from tuner.tracking.report import log_trial
+
+if TYPE_CHECKING:
+    from mlflow.entities import DatasetInput
 
 log = logging.getLogger(__name__)
 INFERENCE_IMAGES = 256  # validation images timed as one batch for the inference_ms objective
@@ -55,6 +59,20 @@ class Context:
     parent_id: str
     deadline: float | None = None  # time.monotonic() when search.timeout runs out: a running trial stops there
     builder: Callable[..., Any] | None = field(default=None, repr=False)  # None: built from plan.model
+
+    @functools.cached_property
+    def dataset(self) -> DatasetInput:
+        """The data as the MLflow dataset input every trial's run records (its digest hashed once)."""
+        return dataset_of(self.plan, self.data)
+
+
+def dataset_of(plan: Plan, data: Dataset) -> DatasetInput:
+    """``data`` as an MLflow dataset input: named ``<task>/<source>``, from ``data.path`` (or tuner's own source)."""
+    from tuner.tracking.datasets import dataset_input
+
+    task = plan.data
+    where = str(Path(task.path).resolve()) if task.path else f"tuner:{task.name}/{task.source}"
+    return dataset_input(data, f"{task.name}/{task.source}", where, digest(data))
 
 
 def raised_by_tuner(err: BaseException) -> bool:
@@ -144,6 +162,7 @@ class TrialRunner:
             {records.TAG_SEED: str(self.seed), records.TAG_REPLAY: replay, records.TAG_NOTE: f"Replay: `{replay}`"},
         )
         trial.set_user_attr(records.MLFLOW_RUN_ID, self.run_id)
+        self.ctx.tracker.log_dataset(self.run_id, self.ctx.dataset)
 
     def fit(self) -> list[float]:
         """Build and train the model; its values for the objectives."""

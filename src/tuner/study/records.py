@@ -49,6 +49,10 @@ TAG_REPLAY = "tuner.replay"
 TAG_SEED = "tuner.seed"
 TAG_STUDY = "tuner.study"
 TAG_KIND = "tuner.kind"
+# MLflow's own: the UI opens an experiment of this kind on its runs (model training), not on GenAI traces
+TAG_EXPERIMENT_KIND, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+# the runs table's Source column (MlflowClient.create_run, unlike mlflow.start_run, sets neither)
+SOURCE_TAGS = {"mlflow.source.type": "LOCAL", "mlflow.source.name": "tuner"}
 
 REPLAY_PREFIX = ("python", "-m", "tuner")
 # The overrides a replay sets itself; the study's own values of these are dropped.

@@ -49,6 +49,7 @@ class Submission:
     refit_epochs: int | None = None  # set when the submitted model (its best member) was refit
     trials: tuple[int, ...] = ()  # every trial whose model the submission averages (export.ensemble), best first
     tta: bool = False  # the predictions averaged each test image with its mirror (export.tta)
+    link: str = ""  # the MLflow UI page of the experiment's runs (model-training view)
 
 
 def registry_name(experiment: str) -> str:
@@ -111,7 +112,8 @@ def export(plan: ExportPlan) -> Submission:
             log.info("registered trial%s %s as %s version %d", "s" if len(trials) > 1 else "",
                      ", ".join(map(str, trials)), registry_name(name), version)
     refit = refit_epochs(options.refit_epochs, hparams(trial)) if refit_tags else None
-    return Submission(path, trial.number, len(labels), accuracy, version, insight, refit, trials, bool(options.tta))
+    return Submission(path, trial.number, len(labels), accuracy, version, insight, refit, trials, bool(options.tta),
+                      tracker.ui_link())
 
 
 def _registrable(refit: bool, trial: optuna.trial.FrozenTrial, model: Any, card: ModelCard,

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import optuna
 
 from tuner.study import best_completed, finished_count, leaderboard, metric_names
-from tuner.study.records import MLFLOW_RUN_ID, hparams
+from tuner.study.records import MLFLOW_RUN_ID, TAG_NOTE, hparams
 from tuner.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -86,5 +87,30 @@ def summarize(study: optuna.Study, tracker: Tracker, parent_id: str, folder: Pat
         tracker.log_metrics(parent_id, {f"best_{metric}": top.values[0], "finished_trials": finished_count(study)})
         tracker.set_tags(parent_id, {"tuner.best_trial": str(top.number),
                                      "tuner.best_run_id": str(top.user_attrs.get(MLFLOW_RUN_ID))})
-    log_study_plots(study, tracker, parent_id, metric)
+    plots = log_study_plots(study, tracker, parent_id, metric)
+    tracker.set_tags(parent_id, {TAG_NOTE: study_note(study, metric, plots)})
     return path
+
+
+def study_note(study: optuna.Study, metric: str, plots: Sequence[str]) -> str:
+    """The parent run's description (Markdown): the trials by state, the best trial, where the plots are.
+
+    Example::
+
+        study_note(study, "val_accuracy", ["optimization_history.png"])
+        # 'Study **digits_cnn**: 3 trials (2 COMPLETE, 1 PRUNED).\n\nBest val_accuracy **0.9812**: trial 1 ...'
+    """
+    states = Counter(t.state.name for t in study.trials)
+    by_state = ", ".join(f"{n} {s}" for s, n in sorted(states.items(), key=lambda kv: (-kv[1], kv[0])))
+    lines = [f"Study **{study.study_name}**: {len(study.trials)} trials ({by_state or 'none yet'})."]
+    best = best_completed(study)
+    if best:
+        top = best[0]
+        lines.append(f"Best {metric} **{top.values[0]:.4f}**: trial {top.number} (run `trial-{top.number:04d}`); "
+                     "its hyperparameters in `best_params.json`.")
+    else:
+        lines.append("No trial has completed yet.")
+    lines.append(f"Every trial, best first: `leaderboard.csv`. The composed config: `config.yaml`. Study plots "
+                 f"under `{PLOTS_DIR}/` of this run's artifacts ({', '.join(plots) or 'none drawn yet'}; "
+                 f"`{PLOTS_DIR}/skipped.txt` says why any is missing).")
+    return "\n\n".join(lines)

@@ -21,13 +21,25 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from mlflow.entities import LoggedModelOutput, Metric, Param, RunTag
+from urllib.parse import urlsplit
+
+from mlflow.entities import DatasetInput, LoggedModelOutput, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 from tuner.errors import TunerError
-from tuner.study.records import TAG_FAIL_REASON, TAG_MODEL_ERROR, TAG_PARENT, TAG_STATE, TAG_TRIAL_NUMBER
+from tuner.study.storage import hide_password
+from tuner.study.records import (
+    EXPERIMENT_KIND,
+    SOURCE_TAGS,
+    TAG_EXPERIMENT_KIND,
+    TAG_FAIL_REASON,
+    TAG_MODEL_ERROR,
+    TAG_PARENT,
+    TAG_STATE,
+    TAG_TRIAL_NUMBER,
+)
 from tuner.tracking.logged_model import ModelCard, save_keras
 
 log = logging.getLogger(__name__)
@@ -37,6 +49,37 @@ log = logging.getLogger(__name__)
 # Optuna trial state -> MLflow run status.
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
 PARAM_MAX = 6000
+
+
+# where a bare `mlflow ui` listens: the UI of a store that is not an MLflow server
+DEFAULT_UI = "http://127.0.0.1:5000"
+ML_VIEW = "workflowType=machine_learning"  # without it the UI opens on its GenAI pages
+
+
+def ui_link(uri: str, experiment_id: str) -> str:
+    """The MLflow UI's page of the experiment's runs, in the model-training view: on the server of an
+    ``http(s)://`` ``uri`` (its credentials left out), else on a bare ``mlflow ui``'s default address.
+
+    Example::
+
+        ui_link("sqlite:///mlflow.db", "1")  # 'http://127.0.0.1:5000/#/experiments/1/runs?workflowType=...'
+    """
+    page = f"/#/experiments/{experiment_id}/runs?{ML_VIEW}"
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        port = f":{parts.port}" if parts.port else ""
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        return f"{parts.scheme}://{host}{port}{parts.path.rstrip('/')}{page}"
+    return DEFAULT_UI + page
+
+
+def ui_hint(uri: str) -> str:
+    """What serves ``ui_link``'s page: the server itself, or the ``mlflow ui`` command to start."""
+    if urlsplit(uri).scheme in ("http", "https"):
+        return "the tracking server"
+    if uri in ("sqlite:///mlflow.db", ""):
+        return "`mlflow ui` started in this folder"
+    return f"`mlflow ui --backend-store-uri {hide_password(uri)}`"
 
 
 def _now_ms() -> int:
@@ -54,13 +97,20 @@ class Tracker:
             self.client.restore_experiment(found.experiment_id)
         if found is None:
             try:
-                self.experiment_id = self.client.create_experiment(experiment_name)
+                self.experiment_id = self.client.create_experiment(
+                    experiment_name, tags={TAG_EXPERIMENT_KIND: EXPERIMENT_KIND})
             except MlflowException:  # another worker created it a moment ago
                 found = self.client.get_experiment_by_name(experiment_name)
                 if found is None:
                     raise
         if found is not None:
             self.experiment_id = found.experiment_id
+            if TAG_EXPERIMENT_KIND not in found.tags:  # made by an older tuner, or by hand
+                self.client.set_experiment_tag(self.experiment_id, TAG_EXPERIMENT_KIND, EXPERIMENT_KIND)
+
+    def ui_link(self) -> str:
+        """The link that opens this experiment's runs in the MLflow UI's model-training view, and what serves it."""
+        return f"{ui_link(self.uri, self.experiment_id)} (served by {ui_hint(self.uri)})"
 
     def open_parent(self, run_id: str | None, name: str, tags: Mapping[str, str] | None = None) -> str:
         """Reopen the study's parent run if it exists, else create it; returns its id."""
@@ -72,7 +122,7 @@ class Tracker:
             else:
                 self.client.update_run(run_id, status="RUNNING")
                 return run_id
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags or {}))
+        run = self.client.create_run(self.experiment_id, run_name=name, tags={**SOURCE_TAGS, **(tags or {})})
         return run.info.run_id
 
     def close_parent(self, run_id: str, status: str = "FINISHED") -> None:
@@ -97,11 +147,15 @@ class Tracker:
         """Create the nested child run of trial ``number`` and log its hyperparameters."""
         run = self.client.create_run(
             self.experiment_id, run_name=f"trial-{number:04d}",
-            tags={TAG_PARENT: parent_id, TAG_TRIAL_NUMBER: str(number), **tags},
+            tags={**SOURCE_TAGS, TAG_PARENT: parent_id, TAG_TRIAL_NUMBER: str(number), **tags},
         )
         run_id = run.info.run_id
         self.client.log_batch(run_id, params=[Param(k, str(v)[:PARAM_MAX]) for k, v in params.items()])
         return run_id
+
+    def log_dataset(self, run_id: str, dataset: DatasetInput) -> None:
+        """Record ``dataset`` (``tracking.datasets.dataset_input``) as the run's input: the Dataset column."""
+        self.client.log_inputs(run_id, datasets=[dataset])
 
     def log_epoch(self, run_id: str, epoch: int, metrics: Mapping[str, float]) -> None:
         """All of one epoch's metrics in one call, at step ``epoch``."""
