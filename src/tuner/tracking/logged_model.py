@@ -1,6 +1,7 @@
 """What makes a Keras model an MLflow model that ``mlflow.pyfunc`` loads and ``mlflow models serve`` serves:
 its tensor signature (raw uint8 pixels in, float32 class probabilities out), a few real images as its input
-example, pinned pip requirements and tuner's metadata (class names, what the model does to its input).
+example, pinned pip requirements and tuner's metadata (class names, what the model does to its input); and
+logging such a model as a LoggedModel of a run, and loading it back, through one ``MlflowClient``.
 
 Never imports Keras: the model is handed to ``mlflow.keras`` as an object.
 
@@ -8,20 +9,24 @@ Example::
 
     card = card_for(data, preprocess="scale")
     signature(card).inputs.inputs[0].shape  # (-1, 28, 28, 1), dtype uint8
-    save_keras(model, card, Path("/tmp/model"), Model(model_id=logged.model_id))
+    model_id = log_keras(client, experiment_id, run_id, model, card)   # a LoggedModel of the run
+    load_keras(client, "sqlite:///mlflow.db", model_id, Path("/tmp/m"))  # the keras.Model again, safe mode on
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from mlflow.entities import LoggedModelOutput
 from mlflow.models import Model, ModelSignature
+from mlflow.tracking import MlflowClient
 from mlflow.types import Schema, TensorSpec
 
 from tuner.data import Dataset
@@ -99,3 +104,37 @@ def save_keras(model: Any, card: ModelCard, folder: Path, mlflow_model: Model) -
                             input_example=card.example, pip_requirements=list(requirements()),
                             metadata=metadata(card))
     return folder
+
+
+def log_keras(client: MlflowClient, experiment_id: str, run_id: str, model: Any, card: ModelCard,
+              name: str = "model") -> str:
+    """Log ``model`` (a ``keras.Model``) as an MLflow model with the Keras flavor, through ``client`` only (no
+    fluent active run, no global tracking URI): a LoggedModel of the experiment named ``name``, whose source run
+    is ``run_id``, with the run's params, listed among the run's outputs, READY once its files are uploaded
+    (FAILED if that fails); returns its model id."""
+    params = client.get_run(run_id).data.params
+    logged = client.create_logged_model(experiment_id, name=name, source_run_id=run_id, params=dict(params),
+                                        model_type="keras")
+    try:
+        with tempfile.TemporaryDirectory(prefix="tuner-model-") as tmp:
+            info = Model(artifact_path=logged.artifact_location, model_uuid=logged.model_id, run_id=run_id,
+                         model_id=logged.model_id)
+            client.log_model_artifacts(logged.model_id, str(save_keras(model, card, Path(tmp) / "model", info)))
+    except BaseException:
+        client.finalize_logged_model(logged.model_id, "FAILED")
+        raise
+    client.finalize_logged_model(logged.model_id, "READY")
+    client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, 0)])
+    return logged.model_id
+
+
+def load_keras(client: MlflowClient, uri: str, model_id: str, dst: Path) -> Any:
+    """Download the LoggedModel ``model_id`` of the store at ``uri`` into ``dst`` and load it as a ``keras.Model``
+    with Keras' safe mode on (a ``.keras`` file never runs code)."""
+    import mlflow.keras
+    from mlflow.artifacts import download_artifacts
+
+    location = client.get_logged_model(model_id).artifact_location
+    local = download_artifacts(artifact_uri=location, dst_path=str(dst), tracking_uri=uri)
+    (dst / "loaded").mkdir(parents=True, exist_ok=True)  # mlflow.keras copies the model there to load it
+    return mlflow.keras.load_model(local, dst_path=str(dst / "loaded"), load_model_kwargs={"safe_mode": True})

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 from urllib.parse import urlsplit
 
-from mlflow.entities import DatasetInput, LoggedModelOutput, Metric, Param, RunTag
+from mlflow.entities import DatasetInput, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
@@ -40,7 +40,7 @@ from tuner.study.records import (
     TAG_STATE,
     TAG_TRIAL_NUMBER,
 )
-from tuner.tracking.logged_model import ModelCard, save_keras
+from tuner.tracking.logged_model import ModelCard, load_keras, log_keras
 
 log = logging.getLogger(__name__)
 # Several worker processes may share one SQLite store: MLflow sets SQLite's busy timeout
@@ -187,36 +187,20 @@ class Tracker:
 
     def log_model(self, run_id: str, model: Any, card: ModelCard, metrics: Mapping[str, float] | None = None,
                   name: str = "model") -> str:
-        """Log ``model`` (a ``keras.Model``) as an MLflow model with the Keras flavor: a LoggedModel of this
-        experiment named ``name``, whose source run is ``run_id`` (it lists the model among its outputs, and
-        the model gets the run's params), carrying ``metrics``; returns its model id.
+        """Log ``model`` (a ``keras.Model``) as an MLflow Keras model named ``name`` whose source run is ``run_id``
+        (``logged_model.log_keras``), carrying ``metrics``; returns its model id.
 
         Example::
 
             model_id = tracker.log_model(parent, ensemble_model, card, name="ensemble_model")
             mlflow.pyfunc.load_model(f"models:/{model_id}")  # with the tracking URI set to tracker.uri
         """
-        from mlflow.models import Model
-
-        params = self.client.get_run(run_id).data.params
-        logged = self.client.create_logged_model(self.experiment_id, name=name, source_run_id=run_id,
-                                                 params=dict(params), model_type="keras")
-        try:
-            with tempfile.TemporaryDirectory(prefix="tuner-model-") as tmp:
-                info = Model(artifact_path=logged.artifact_location, model_uuid=logged.model_id, run_id=run_id,
-                             model_id=logged.model_id)
-                folder = save_keras(model, card, Path(tmp) / "model", info)
-                self.client.log_model_artifacts(logged.model_id, str(folder))
-        except BaseException:
-            self.client.finalize_logged_model(logged.model_id, "FAILED")
-            raise
-        self.client.finalize_logged_model(logged.model_id, "READY")
-        self.client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, 0)])
+        model_id = log_keras(self.client, self.experiment_id, run_id, model, card, name)
         if metrics:
             ts = _now_ms()
-            self.client.log_batch(run_id, metrics=[Metric(k, float(v), ts, 0, model_id=logged.model_id)
+            self.client.log_batch(run_id, metrics=[Metric(k, float(v), ts, 0, model_id=model_id)
                                                    for k, v in metrics.items()])
-        return logged.model_id
+        return model_id
 
     def trial_model(self, run_id: str) -> str | None:
         """The id of the (last) LoggedModel whose source run is ``run_id``; None for a run that logged none
@@ -226,15 +210,8 @@ class Tracker:
         return ids[-1] if ids else None
 
     def load_model(self, model_id: str, dst: Path) -> Any:
-        """Download the LoggedModel ``model_id`` into ``dst`` and load it as a ``keras.Model`` with Keras' safe
-        mode on (a ``.keras`` file never runs code)."""
-        import mlflow.keras
-        from mlflow.artifacts import download_artifacts
-
-        location = self.client.get_logged_model(model_id).artifact_location
-        local = download_artifacts(artifact_uri=location, dst_path=str(dst), tracking_uri=self.uri)
-        (dst / "loaded").mkdir(parents=True, exist_ok=True)  # mlflow.keras copies the model there to load it
-        return mlflow.keras.load_model(local, dst_path=str(dst / "loaded"), load_model_kwargs={"safe_mode": True})
+        """The LoggedModel ``model_id`` as a ``keras.Model``, downloaded into ``dst``, Keras' safe mode on."""
+        return load_keras(self.client, self.uri, model_id, dst)
 
     def log_file(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path)
