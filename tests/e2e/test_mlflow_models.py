@@ -20,6 +20,7 @@ from mlflow.entities import LoggedModelStatus
 
 from tuner.app import export, join_study, run_study
 from tuner.data import load_dataset
+from tuner.errors import TunerError
 
 from ..conftest import TINY_CNN
 from ..runs import free_port
@@ -111,3 +112,12 @@ def test_trial_models_are_ranked_logged_models_and_exports_load_and_serve(make_c
     members = [mlflow.pyfunc.load_model(f"models:/{m.model_id}").predict(images) for m in models
                if by_run[m.source_run_id].number in ensemble.trials]
     np.testing.assert_allclose(averaged, sum(members) / 2, atol=1e-5)  # one model averaging the two members
+
+
+def test_log_models_false_logs_no_model_and_export_says_so(make_cfg):
+    cfg = make_cfg("+experiment=digits_mlp", "search.n_trials=1", "tracking.log_models=false")
+    run_study(cfg)
+    client = mlflow.MlflowClient(cfg.tracking.uri)
+    assert client.search_logged_models([client.get_experiment_by_name(cfg.name).experiment_id]) == []
+    with pytest.raises(TunerError, match=r"has a loadable model \(tracking.log_models=false"):
+        export(cfg)
