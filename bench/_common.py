@@ -29,6 +29,10 @@ from tuner.config import compose  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 # where save_results writes; TUNER_BENCH_RESULTS sends a smoke run's file elsewhere
 RESULTS_ENV = "TUNER_BENCH_RESULTS"
+# A middle-of-the-space trial of conf/search/space/cnn.yaml, 5 epochs: what per-trial costs are measured against.
+MID_CNN = {"arch": "cnn", "width": 96, "depth": 2, "filters": 32, "kernel_size": 3, "pooling": "max",
+           "padding": "same", "batch_norm": False, "dropout": 0.2, "activation": "relu", "initializer": "he_normal",
+           "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64, "epochs": 5}
 
 
 def study_cfg(folder: str, *overrides: str) -> DictConfig:

@@ -80,12 +80,12 @@ def completed_models(cfg: DictConfig, launched: float | None, labels: np.ndarray
     """(minutes, trial, val, test probabilities, test probabilities with the mirror averaged in) for every
     completed trial's own model, in the order they completed. Minutes count from ``launched`` (default:
     the first trial's start)."""
-    import keras
     import optuna
 
     from tuner.app import study_ref
     from tuner.data import load_dataset
     from tuner.study import open_study
+    from tuner.submission.members import load_trial_model
     from tuner.tracking.tracker import Tracker
     from tuner.training.predict import mirror, predict
 
@@ -100,8 +100,7 @@ def completed_models(cfg: DictConfig, launched: float | None, labels: np.ndarray
     rows = []
     with tempfile.TemporaryDirectory(prefix="fashion-hour-") as tmp:
         for t in done:
-            path = tracker.download(t.user_attrs["mlflow_run_id"], "model/model.keras", Path(tmp) / str(t.number))
-            model = keras.saving.load_model(path, safe_mode=True)
+            model = load_trial_model(tracker, t.user_attrs["mlflow_run_id"], Path(tmp) / str(t.number))
             plain = predict(model, data.x_test)
             rows.append(((t.datetime_complete.timestamp() - launched) / 60, t.number, t.value,
                          plain, (plain + predict(model, mirror(data.x_test))) / 2))

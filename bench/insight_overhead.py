@@ -19,6 +19,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from _common import MID_CNN as HP  # noqa: E402
 from _common import save_results  # noqa: E402
 
 from tuner.config import compose  # noqa: E402
@@ -26,11 +27,6 @@ from tuner.data import load_dataset  # noqa: E402
 from tuner.models.builder import build_model, describe, new_session  # noqa: E402
 from tuner.tracking.tracker import Tracker  # noqa: E402
 from tuner.training.fit import train  # noqa: E402
-
-# A middle-of-the-space trial of conf/search/space/cnn.yaml, 5 epochs.
-HP = {"arch": "cnn", "width": 96, "depth": 2, "filters": 32, "kernel_size": 3, "pooling": "max", "padding": "same",
-      "batch_norm": False, "dropout": 0.2, "activation": "relu", "initializer": "he_normal", "optimizer": "adam",
-      "learning_rate": 1e-3, "batch_size": 64, "epochs": 5}
 
 
 def main(repeats: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import mlflow
 import pandas as pd
 
@@ -17,3 +19,10 @@ def assert_one_parent(uri: str, experiment: str, n_trials: int) -> tuple[pd.Seri
     assert sorted(children["tags.optuna.trial_number"].astype(int)) == list(range(n_trials))
     assert set(children["status"]) == {"FINISHED"}
     return parents.iloc[0], children
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -79,11 +79,11 @@ def max_epochs(space: dict[str, Param]) -> int:
 
 def run_tuner(cfg: DictConfig, budget: float, data: Dataset) -> Result:
     """tuner's own search (``run_study``: the config's sampler and pruner) with ``search.timeout=budget``."""
-    import keras
     import optuna
 
     from tuner.app import run_study, study_ref
     from tuner.study import open_study
+    from tuner.submission.members import load_trial_model
     from tuner.tracking.tracker import Tracker
 
     began, start = dt.datetime.now(), time.monotonic()
@@ -102,9 +102,7 @@ def run_tuner(cfg: DictConfig, budget: float, data: Dataset) -> Result:
     if done:
         best = max(done, key=lambda t: t.value)
         with tempfile.TemporaryDirectory(prefix="vs-kt-model-") as tmp:
-            path = Tracker(cfg.tracking.uri, cfg.name).download(best.user_attrs["mlflow_run_id"], "model/model.keras",
-                                                              Path(tmp))
-            model = keras.saving.load_model(path, safe_mode=True)
+            model = load_trial_model(Tracker(cfg.tracking.uri, cfg.name), best.user_attrs["mlflow_run_id"], Path(tmp))
             result.best_val, result.test_accuracy = float(best.value), accuracy(model, data.x_test, data.y_test)
     return result
 

@@ -16,10 +16,12 @@ import tarfile
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 
 from tuner import app
 from tuner.config import compose
+from tuner.data import load_dataset
 
 from ..conftest import ROOT
 
@@ -37,12 +39,23 @@ def unpack(folder: Path) -> None:
         db.execute("update runs set artifact_uri = replace(artifact_uri, ?, ?)", (MADE_IN, str(folder)))
 
 
+def x_test(cfg):
+    return load_dataset(cfg.data, cfg.seed).x_test
+
+
 def test_a_pre_redesign_study_resumes_and_exports(workdir):
     unpack(workdir)
     cfg = compose([*LEGACY, f"experiments_dir={workdir / 'experiments'}",
                    f"tracking.uri=sqlite:///{workdir / 'mlflow.db'}", "search.n_trials=3"])
     before = app.join_study(cfg).trials
     assert [t.state.name for t in before] == ["COMPLETE", "COMPLETE"]
+    legacy = app.export(cfg)  # its trials have only bare model/model.keras artifacts: loaded, then logged to register
+    client = mlflow.MlflowClient(cfg.tracking.uri)
+    adopted = client.search_logged_models([client.get_experiment_by_name("digits_mlp").experiment_id])
+    assert [m.source_run_id for m in adopted] == [before[legacy.trial].user_attrs["mlflow_run_id"]]
+    mlflow.set_tracking_uri(cfg.tracking.uri)
+    probs = mlflow.pyfunc.load_model(f"models:/tuner-digits_mlp/{legacy.model_version}").predict(x_test(cfg)[:4])
+    assert probs.shape == (4, 10) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
     app.run_study(cfg)  # same space and objectives: the stored fingerprint matches, one more trial runs
     after = app.join_study(cfg).trials
@@ -51,6 +64,9 @@ def test_a_pre_redesign_study_resumes_and_exports(workdir):
 
     submission = app.export(cfg)
     assert submission.path.is_file() and submission.rows == 60
+    assert submission.model_version == legacy.model_version + 1
+    probs = mlflow.pyfunc.load_model(f"models:/tuner-digits_mlp/{submission.model_version}").predict(x_test(cfg)[:4])
+    assert probs.shape == (4, 10)
     mlflow.set_tracking_uri(cfg.tracking.uri)
     runs = mlflow.search_runs(experiment_names=["digits_mlp"], output_format="pandas")
     parents = runs[runs["tags.mlflow.parentRunId"].isna()]

@@ -8,10 +8,12 @@ import mlflow
 import numpy as np
 import optuna
 import pytest
+from mlflow.entities import LoggedModelStatus
 
 from tuner.app import export, join_study, run_study
 from tuner.data import load_dataset
 from tuner.errors import ConfigError
+from tuner.tracking import Tracker
 
 from ..runs import assert_one_parent
 
@@ -40,7 +42,10 @@ def test_three_trial_study_is_tracked_and_exported(make_cfg, workdir):
     client = mlflow.MlflowClient(cfg.tracking.uri)
     child = children.iloc[0]["run_id"]
     assert len(client.get_metric_history(child, "val_accuracy")) == 1  # one value per epoch
-    assert [a.path for a in client.list_artifacts(child, "model")] == ["model/model.keras"]
+    logged = client.get_logged_model(Tracker(cfg.tracking.uri, cfg.name).trial_model(child))
+    assert logged.source_run_id == child and logged.status == LoggedModelStatus.READY
+    files = {a.path for a in client.list_artifacts(child, "model")}  # MLflow lists the run's model named "model"
+    assert {"model/MLmodel", "model/data"} <= files and "model/model.keras" not in files  # no bare .keras beside it
     parent_files = {a.path for a in client.list_artifacts(parent["run_id"])}
     assert {"leaderboard.csv", "config.yaml", "best_params.json"} <= parent_files
 
@@ -163,7 +168,7 @@ def test_export_falls_back_when_the_best_model_is_missing(make_cfg, workdir):
     study = join_study(cfg)
     best = study.best_trial
     client = mlflow.MlflowClient(cfg.tracking.uri)
-    uri = client.get_run(best.user_attrs["mlflow_run_id"]).info.artifact_uri
-    shutil.rmtree(uri.removeprefix("file://") + "/model")
+    model_id = Tracker(cfg.tracking.uri, cfg.name).trial_model(best.user_attrs["mlflow_run_id"])
+    shutil.rmtree(client.get_logged_model(model_id).artifact_location.removeprefix("file://"))
     sub = export(cfg)
     assert sub.trial != best.number and sub.path.exists()

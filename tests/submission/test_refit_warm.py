@@ -20,8 +20,15 @@ from tuner.errors import ConfigError
 from tuner.runner.loop import enqueue
 from tuner.search import parse_space
 from tuner.study import best_completed
+from tuner.tracking import Tracker
 
 from ..cli.test_commands import CLI_TINY, tuner
+
+
+def trial_model(cfg, run_id: str, dst: Path):
+    """The trial's own MLflow model (the LoggedModel its run lists), loaded as Keras with safe mode on."""
+    tracker = Tracker(cfg.tracking.uri, cfg.name)
+    return tracker.load_model(tracker.trial_model(run_id), dst)
 
 
 def child_runs(cfg):
@@ -42,9 +49,8 @@ def test_early_stopping_value_mlflow_and_saved_model_agree(make_cfg, tmp_path):
     curve = [m.value for m in sorted(client.get_metric_history(child["run_id"], "val_accuracy"), key=lambda m: m.step)]
     assert value == trial.value == max(curve) == pytest.approx(child["metrics.final_val_accuracy"])
     assert child["metrics.best_epoch"] == int(np.argmax(curve)) + 1
-    local = client.download_artifacts(child["run_id"], "model/model.keras", str(tmp_path))
     data = load_dataset(cfg.data, cfg.seed)
-    _, saved = keras.saving.load_model(local, safe_mode=True).evaluate(data.x_val, data.y_val, verbose=0)
+    _, saved = trial_model(cfg, child["run_id"], tmp_path).evaluate(data.x_val, data.y_val, verbose=0)
     assert saved == pytest.approx(value, abs=1e-6)
 
 
@@ -70,6 +76,9 @@ def test_refit_is_the_model_exported_and_recorded(make_cfg, tmp_path):
     assert labels == list(np.argmax(refit.predict(data.x_test, verbose=0), axis=1))
     version = client.get_model_version("tuner-digits_mlp", str(sub.model_version))
     assert version.run_id == parent["run_id"] and version.tags["tuner.submission_refit"] == "true"
+    mlflow.set_tracking_uri(cfg.tracking.uri)
+    served = mlflow.pyfunc.load_model(f"models:/tuner-digits_mlp/{sub.model_version}").predict(data.x_test)
+    np.testing.assert_allclose(served, refit.predict(data.x_test, verbose=0), atol=1e-6)  # the refit, served
 
 
 def parent_tags(cfg) -> tuple[str, dict[str, str]]:
@@ -94,9 +103,7 @@ def test_ensemble_with_tta_submits_the_mean_of_the_best_models_on_both_views(mak
     client = mlflow.MlflowClient(cfg.tracking.uri)
     data = load_dataset(cfg.data, cfg.seed)
     x, mirrored = data.x_test, data.x_test[:, :, ::-1]
-    members = [keras.saving.load_model(client.download_artifacts(t.user_attrs["mlflow_run_id"], "model/model.keras",
-                                                                  str(tmp_path / str(t.number))), safe_mode=True)
-               for t in best]
+    members = [trial_model(cfg, t.user_attrs["mlflow_run_id"], tmp_path / str(t.number)) for t in best]
     plain = sum(m.predict(x, verbose=0) for m in members) / 2
     mean = (plain + sum(m.predict(mirrored, verbose=0) for m in members) / 2) / 2
     single = np.argmax(members[0].predict(x, verbose=0), axis=1)
@@ -106,12 +113,13 @@ def test_ensemble_with_tta_submits_the_mean_of_the_best_models_on_both_views(mak
     run_id, tags = parent_tags(cfg)
     assert tags["tuner.submission_trials"] == ",".join(str(t.number) for t in best)
     assert tags["tuner.submission_tta"] == "true" and tags["tuner.submission_refit"] == "false"
-    saved = keras.saving.load_model(client.download_artifacts(run_id, "ensemble_model/model.keras", str(tmp_path)),
-                                    safe_mode=True)
-    assert [layer.name for layer in saved.layers[1:]] == [f"trial_{t.number}" for t in best] + ["average"]
-    np.testing.assert_allclose(saved.predict(x, verbose=0), plain, atol=1e-6)
     version = client.get_model_version("tuner-digits_mlp", str(sub.model_version))
     assert version.run_id == run_id and version.tags["tuner.submission_trials"] == tags["tuner.submission_trials"]
+    logged = client.get_logged_model(Tracker(cfg.tracking.uri, cfg.name).trial_model(run_id))  # the parent's model
+    assert logged.name == "ensemble_model" and version.source == logged.artifact_location
+    saved = Tracker(cfg.tracking.uri, cfg.name).load_model(logged.model_id, tmp_path / "ensemble")
+    assert [layer.name for layer in saved.layers[1:]] == [f"trial_{t.number}" for t in best] + ["average"]
+    np.testing.assert_allclose(saved.predict(x, verbose=0), plain, atol=1e-6)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ study plots and per-trial artifacts, the best model's insight, the model registr
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ from tuner.app import export, join_study, run_study
 from tuner.app import leaderboard as top_table
 from tuner.errors import ConfigError
 from tuner.submission.export import registry_name
+from tuner.tracking import Tracker
 
 pytestmark = pytest.mark.slow  # studies train; the leaderboard command runs in a subprocess
 MLP_VS_CNN = ["+experiment=digits_mlp_vs_cnn", "search.space.filters=4", "search.space.kernel_size=3",
@@ -71,7 +73,9 @@ def test_plots_trial_artifacts_insight_registry_and_leaderboard(make_cfg, workdi
     best = study.best_trial
     for v in versions:
         assert v.tags["tuner.trial"] == str(best.number) and v.run_id == best.user_attrs["mlflow_run_id"]
-        assert v.source == f"runs:/{v.run_id}/model"
+        logged = client.get_logged_model(Tracker(cfg.tracking.uri, cfg.name).trial_model(v.run_id))
+        assert v.source == logged.artifact_location  # the trial's own MLflow model, which links to both versions
+    assert json.loads(logged.tags["mlflow.modelVersions"]) == [{"name": name, "version": v} for v in (1, 2)]
 
 
 def test_leaderboard_command(make_cfg, workdir):

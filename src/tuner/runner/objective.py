@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -33,10 +32,12 @@ import optuna
 from tuner.config import instantiate
 from tuner.data import Dataset, digest
 from tuner.errors import TrialFailed, TunerError
+from tuner.models.hyperparameters import value
 from tuner.runner.plan import Plan
 from tuner.search import Param, sample, trial_seed
 from tuner.study import records
 from tuner.tracking import Tracker
+from tuner.tracking.logged_model import card_for
 from tuner.tracking.report import log_trial
 
 if TYPE_CHECKING:
@@ -111,9 +112,8 @@ class TrialRunner:
         self.figures: dict[str, float] = {}
         self.epochs: list[dict[str, float]] = []
         self.layer_table: str | None = None
-        self.model_path: Path | None = None
+        self.model: Any = None  # the trained keras.Model, logged as an MLflow model by ``end`` (tracking.log_models)
         self.started = time.perf_counter()
-        self.tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def run(self) -> float | list[float]:
         """The whole trial; its value (or values, one per objective)."""
@@ -163,12 +163,11 @@ class TrialRunner:
         )
         trial.set_user_attr(records.MLFLOW_RUN_ID, self.run_id)
         self.ctx.tracker.log_dataset(self.run_id, self.ctx.dataset)
-        self.tmp = tempfile.TemporaryDirectory(prefix="tuner-trial-")
 
     def fit(self) -> list[float]:
         """Build and train the model; its values for the objectives."""
         from tuner.models import describe, new_session
-        from tuner.training import inference_ms, save, train
+        from tuner.training import inference_ms, train
 
         ctx, data = self.ctx, self.ctx.data
         if ctx.builder is None:
@@ -187,8 +186,7 @@ class TrialRunner:
             self.trial.set_user_attr(records.INFERENCE_MS, self.figures[records.INFERENCE_MS])
         values = [self.figures[m] if m in self.figures else result.final(m) for m, _ in self.goals]
         if self.plan.tracking.log_models:
-            assert self.tmp is not None
-            self.model_path = save(model, Path(self.tmp.name))
+            self.model = model
         return values
 
     def on_epoch(self, epoch: int, logs: dict[str, float]) -> None:
@@ -213,7 +211,7 @@ class TrialRunner:
             raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: {self.metric}={logs[self.metric]:.4f}")
 
     def end(self, state: str, reason: str, pruned: str) -> None:
-        """Record the trial's figures and outcome in Optuna and MLflow; remove its temporary folder."""
+        """Record the trial's figures and outcome in Optuna and MLflow (a completed trial's model too)."""
         self.figures[records.SECONDS] = time.perf_counter() - self.started
         for key in (records.SECONDS, records.EPOCHS_RUN):
             if key in self.figures:
@@ -224,9 +222,10 @@ class TrialRunner:
             tags = ({records.TAG_FAIL_REASON: reason} if reason else
                     {records.TAG_PRUNE_REASON: pruned} if pruned else {})
             log_trial(self.ctx.tracker, self.run_id, self.trial.number, self.epochs, self.layer_table)
-            self.ctx.tracker.end_trial(self.run_id, state, self.figures, tags, self.model_path)
-        if self.tmp is not None:
-            self.tmp.cleanup()
+            model = self.model if state == "COMPLETE" else None
+            card = card_for(self.ctx.data, value(self.hp, "preprocess")) if model is not None else None
+            self.ctx.tracker.end_trial(self.run_id, state, self.figures, tags, model, card)
+        self.model = None
         summary = {k: round(v, 4) for k, v in self.figures.items() if k.startswith("final_val")}
         log.info("trial %d %s %s", self.trial.number, state, reason or pruned or summary)
 

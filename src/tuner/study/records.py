@@ -46,6 +46,7 @@ TAG_TRIAL_NUMBER = "optuna.trial_number"
 TAG_STATE = "optuna.state"
 TAG_FAIL_REASON = "optuna.fail_reason"
 TAG_PRUNE_REASON = "optuna.prune_reason"
+TAG_MODEL_ERROR = "tuner.model_error"  # why a completed trial's model could not be logged
 TAG_REPLAY = "tuner.replay"
 TAG_SEED = "tuner.seed"
 TAG_STUDY = "tuner.study"

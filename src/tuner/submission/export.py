@@ -22,12 +22,14 @@ import pandas as pd
 
 from tuner.data import Dataset, load_dataset
 from tuner.errors import TunerError
+from tuner.models.hyperparameters import value
 from tuner.study import best_completed, open_study
 from tuner.study.records import MLFLOW_RUN_ID, PARENT_RUN_ID, hparams
 from tuner.submission.members import ensemble, members
 from tuner.submission.plan import ExportPlan
 from tuner.submission.refit import REFIT_ARTIFACT, refit_epochs
 from tuner.tracking import Tracker
+from tuner.tracking.logged_model import ModelCard, card_for
 from tuner.tracking.report import log_study_plots
 from tuner.training.predict import predict
 
@@ -60,7 +62,8 @@ def export(plan: ExportPlan) -> Submission:
     trial's configuration retrained on train + validation) and write the submission CSV.
 
     ``export.ensemble=k`` averages the probabilities of the best k such models (logged on the parent run
-    as one Keras model, ``ensemble_model/``); ``export.tta=true`` averages in the mirrored test images."""
+    as one MLflow Keras model named ``ensemble_model``); ``export.tta=true`` averages in the mirrored test images.
+    With ``export.register`` the submitted model, an MLflow model, becomes a new version of ``tuner-<name>``."""
     name, options = plan.study.name, plan.options
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(plan.study)
@@ -74,17 +77,8 @@ def export(plan: ExportPlan) -> Submission:
         found, refit_tags = members(plan, candidates, data, tracker, parent, Path(tmp))
         trial = found[0][0]
         trials = tuple(t.number for t, _ in found)
-        if len(found) == 1:
-            model = found[0][1]
-            model_run, model_artifact = ((parent, REFIT_ARTIFACT) if options.refit
-                                         else (trial.user_attrs.get(MLFLOW_RUN_ID), "model"))
-        else:
-            model = ensemble([m for _, m in found], trials)
-            model_run, model_artifact = parent, ENSEMBLE_ARTIFACT
-            if parent:
-                from tuner.training import save
-
-                tracker.log_file(parent, save(model, Path(tmp) / "ensemble"), ENSEMBLE_ARTIFACT)
+        model = found[0][1] if len(found) == 1 else ensemble([m for _, m in found], trials)
+        card = card_for(data, ",".join(str(value(hparams(t), "preprocess")) for t, _ in found))
         labels = np.argmax(predict(model, data.x_test, options.tta), axis=1)
         path = Path(options.path) if options.path else plan.study.folder / "submission.csv"
         write_submission(path, data, labels)
@@ -105,8 +99,14 @@ def export(plan: ExportPlan) -> Submission:
                     log.warning("best-model insight not logged (%s: %s); the submission is written",
                                 type(err).__name__, str(err).splitlines()[0][:300])
             log_study_plots(study, tracker, parent, plan.metric)
-        if options.register and model_run:
-            version = tracker.register_model(registry_name(name), model_run, model_artifact, {
+        model_run, model_id = None, None
+        metrics = {"test_accuracy": accuracy} if accuracy is not None else {}
+        if parent and len(found) > 1:  # the ensemble is one MLflow model of the parent run, registered or not
+            model_run, model_id = parent, tracker.log_model(parent, model, card, metrics, name=ENSEMBLE_ARTIFACT)
+        elif len(found) == 1 and options.register:
+            model_run, model_id = _registrable(options.refit, trial, model, card, metrics, tracker, parent)
+        if options.register and model_id is not None and model_run is not None:
+            version = tracker.register_model(registry_name(name), model_id, model_run, {
                 "tuner.experiment": name, "tuner.trial": str(trial.number), "tuner.value": str(trial.values[0]),
                 "tuner.test_accuracy": str(accuracy), **tags})
             log.info("registered trial%s %s as %s version %d", "s" if len(trials) > 1 else "",
@@ -114,6 +114,26 @@ def export(plan: ExportPlan) -> Submission:
     refit = refit_epochs(options.refit_epochs, hparams(trial)) if refit_tags else None
     return Submission(path, trial.number, len(labels), accuracy, version, insight, refit, trials, bool(options.tta),
                       tracker.ui_link())
+
+
+def _registrable(refit: bool, trial: optuna.trial.FrozenTrial, model: Any, card: ModelCard,
+                 metrics: dict[str, float], tracker: Tracker, parent: str | None) -> tuple[str | None, str | None]:
+    """The run and the MLflow model to register for a one-model submission: the trial's own logged model, or
+    (a refit, or a trial tracked before trials' models were MLflow models) ``model`` logged now with ``metrics``,
+    on the parent run or the trial's run. (None, None) without a run to log it on."""
+    if refit:
+        if not parent:
+            return None, None
+        return parent, tracker.log_model(parent, model, card, metrics, name=REFIT_ARTIFACT)
+    run_id = trial.user_attrs.get(MLFLOW_RUN_ID)
+    if not run_id:
+        return None, None
+    model_id = tracker.trial_model(run_id)
+    if model_id is None:
+        log.info("trial %d has only a bare model/model.keras: logging it as an MLflow model to register it",
+                 trial.number)
+        model_id = tracker.log_model(run_id, model, card, metrics)
+    return run_id, model_id
 
 
 def _log_insight(model: Any, data: Dataset, tracker: Tracker, parent: str, out: Path) -> tuple[str, ...]:

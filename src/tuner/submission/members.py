@@ -1,4 +1,4 @@
-"""The models a submission averages: the best completed trials' saved models (the next-best standing in
+"""The models a submission averages: the best completed trials' logged models (the next-best standing in
 for one that does not load), or their configurations refit on train + validation, and the one Keras model
 that averages several of them.
 
@@ -26,6 +26,7 @@ from tuner.tracking import Tracker
 
 log = logging.getLogger(__name__)
 Member = tuple[optuna.trial.FrozenTrial, Any]  # a trial and its Keras model
+LEGACY_ARTIFACT = "model/model.keras"  # where a trial's model was before it was an MLflow model
 
 
 def members(plan: ExportPlan, candidates: list[optuna.trial.FrozenTrial], data: Dataset, tracker: Tracker,
@@ -82,17 +83,13 @@ def ensemble(models: list[Any], trials: tuple[int, ...]) -> Any:
 def loadable_best(name: str, candidates: list[optuna.trial.FrozenTrial], tracker: Tracker, tmp: Path,
                    k: int = 1) -> list[Member]:
     """The best ``k`` completed trials whose saved models load, with those models (next-best ones standing in
-    for any that do not)."""
-    import keras
-
+    for any that do not; see ``load_trial_model``)."""
     found: list[Member] = []
     for trial in candidates:
         if len(found) == k:
             break
-        run_id = trial.user_attrs.get(MLFLOW_RUN_ID)
         try:
-            local = tracker.download(run_id, "model/model.keras", tmp / str(trial.number))
-            model = keras.saving.load_model(local, safe_mode=True)
+            model = load_trial_model(tracker, trial.user_attrs.get(MLFLOW_RUN_ID), tmp / str(trial.number))
         except Exception as err:  # noqa: BLE001 - missing or corrupt artifact: try the next-best trial
             log.warning("trial %d: its model cannot be loaded (%s); trying the next-best trial",
                         trial.number, str(err).splitlines()[0])
@@ -105,3 +102,20 @@ def loadable_best(name: str, candidates: list[optuna.trial.FrozenTrial], tracker
         log.warning("exporting trial %d instead of the best trial %d, whose model could not be loaded",
                     found[0][0].number, candidates[0].number)
     return found
+
+
+def load_trial_model(tracker: Tracker, run_id: str, dst: Path) -> Any:
+    """The ``keras.Model`` of the trial whose MLflow run is ``run_id``, downloaded into ``dst``: its MLflow model
+    (the LoggedModel the run lists among its outputs), or for a trial tracked before trials' models were MLflow
+    models, its run's bare ``model/model.keras``. Either loads with Keras' safe mode on (no code runs).
+
+    Example::
+
+        model = load_trial_model(tracker, trial.user_attrs["mlflow_run_id"], Path(tmp))
+    """
+    import keras
+
+    model_id = tracker.trial_model(run_id)
+    if model_id is not None:
+        return tracker.load_model(model_id, dst)
+    return keras.saving.load_model(tracker.download(run_id, LEGACY_ARTIFACT, dst), safe_mode=True)

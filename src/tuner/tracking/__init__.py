@@ -1,5 +1,6 @@
 """The tracking stage: MLflow runs (one parent per study, one child per trial), what is logged to them,
-and the figures and study plots drawn for them. Never imports Keras: models arrive as files.
+and the figures and study plots drawn for them. Never imports Keras: models arrive as objects handed on to
+``mlflow.keras`` (``logged_model.py``).
 
 Example::
 

@@ -1,5 +1,6 @@
 """MLflow tracking: one experiment per tuner experiment, one parent run per study,
-one nested child run per trial. Never imports Keras: models arrive as files.
+one nested child run per trial, and each completed trial's model as an MLflow Keras model (a LoggedModel whose
+source run is the trial's). Never imports Keras: models arrive as objects handed on to ``mlflow.keras``.
 
 Example::
 
@@ -7,7 +8,8 @@ Example::
     parent = tracker.open_parent(None, "study digits_cnn")
     child = tracker.start_trial(parent, 0, {"width": 64}, {"tuner.seed": "7"})
     tracker.log_epoch(child, 0, {"loss": 0.5, "val_accuracy": 0.9})
-    tracker.end_trial(child, "COMPLETE", {"val_accuracy": 0.9})
+    tracker.end_trial(child, "COMPLETE", {"val_accuracy": 0.9}, model=keras_model, card=card_for(data, "scale"))
+    tracker.trial_model(child)  # the LoggedModel's id: load it with tracker.load_model, register it
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from urllib.parse import urlsplit
 from mlflow.entities import DatasetInput, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 from tuner.config import hide_password
 from tuner.errors import TunerError
@@ -31,10 +34,12 @@ from tuner.study.records import (
     SOURCE_TAGS,
     TAG_EXPERIMENT_KIND,
     TAG_FAIL_REASON,
+    TAG_MODEL_ERROR,
     TAG_PARENT,
     TAG_STATE,
     TAG_TRIAL_NUMBER,
 )
+from tuner.tracking.logged_model import ModelCard, load_keras, log_keras
 
 log = logging.getLogger(__name__)
 # Several worker processes may share one SQLite store: MLflow sets SQLite's busy timeout
@@ -163,17 +168,55 @@ class Tracker:
         self.client.log_batch(run_id, metrics=[Metric(k, float(v), ts, epoch) for k, v in metrics.items()])
 
     def end_trial(self, run_id: str, state: str, metrics: Mapping[str, float],
-                  tags: Mapping[str, str] | None = None, model_path: Path | None = None) -> None:
-        """Log the final figures, the model file if any, and close the run with the trial's state."""
+                  tags: Mapping[str, str] | None = None, model: Any = None, card: ModelCard | None = None) -> None:
+        """Log the final figures, the model if any (``model``, a ``keras.Model`` described by ``card``, as a
+        LoggedModel that carries the final figures too), and close the run with the trial's state.
+
+        A model that cannot be logged is a warning and the tag ``tuner.model_error``: the trial keeps its state.
+        """
+        tags = {TAG_STATE: state, **(tags or {})}
+        model_id = None
+        if model is not None and card is not None:
+            try:
+                model_id = self.log_model(run_id, model, card)
+            except Exception as err:  # noqa: BLE001 - the trial's result stands; export skips a trial without a model
+                log.warning("run %s: its model was not logged (%s: %s)", run_id, type(err).__name__, err)
+                tags[TAG_MODEL_ERROR] = f"{type(err).__name__}: {err}"[:PARAM_MAX]
         ts = _now_ms()
         self.client.log_batch(
             run_id,
-            metrics=[Metric(k, float(v), ts, 0) for k, v in metrics.items()],
-            tags=[RunTag(k, v) for k, v in _tags({TAG_STATE: state, **(tags or {})}).items()],
+            metrics=[Metric(k, float(v), ts, 0, model_id=model_id) for k, v in metrics.items()],
+            tags=[RunTag(k, v) for k, v in _tags(tags).items()],
         )
-        if model_path is not None:
-            self.client.log_artifact(run_id, str(model_path), "model")
         self.client.set_terminated(run_id, status=RUN_STATUS[state])
+
+    def log_model(self, run_id: str, model: Any, card: ModelCard, metrics: Mapping[str, float] | None = None,
+                  name: str = "model") -> str:
+        """Log ``model`` (a ``keras.Model``) as an MLflow Keras model named ``name`` whose source run is ``run_id``
+        (``logged_model.log_keras``), carrying ``metrics``; returns its model id.
+
+        Example::
+
+            model_id = tracker.log_model(parent, ensemble_model, card, name="ensemble_model")
+            mlflow.pyfunc.load_model(f"models:/{model_id}")  # with the tracking URI set to tracker.uri
+        """
+        model_id = log_keras(self.client, self.experiment_id, run_id, model, card, name)
+        if metrics:
+            ts = _now_ms()
+            self.client.log_batch(run_id, metrics=[Metric(k, float(v), ts, 0, model_id=model_id)
+                                                   for k, v in metrics.items()])
+        return model_id
+
+    def trial_model(self, run_id: str) -> str | None:
+        """The id of the (last) LoggedModel whose source run is ``run_id``; None for a run that logged none
+        (a study tracked before trials' models were MLflow models: its ``model/model.keras`` artifact)."""
+        outputs = self.client.get_run(run_id).outputs
+        ids = [o.model_id for o in (outputs.model_outputs if outputs else [])]
+        return ids[-1] if ids else None
+
+    def load_model(self, model_id: str, dst: Path) -> Any:
+        """The LoggedModel ``model_id`` as a ``keras.Model``, downloaded into ``dst``, Keras' safe mode on."""
+        return load_keras(self.client, self.uri, model_id, dst)
 
     def log_file(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path)
@@ -203,15 +246,15 @@ class Tracker:
         """Fetch one artifact of a run into ``dst``; returns the local path."""
         return Path(self.client.download_artifacts(run_id, artifact, str(dst)))
 
-    def register_model(self, name: str, run_id: str, artifact: str, tags: Mapping[str, str]) -> int:
-        """Register the run's ``artifact`` as a new version of the registered model ``name``
-        (created on first use); returns the version number.
+    def register_model(self, name: str, model_id: str, run_id: str, tags: Mapping[str, str]) -> int:
+        """Register the LoggedModel ``model_id`` (whose source run is ``run_id``) as a new version of the registered
+        model ``name`` (created on first use); returns the version number. The version loads with
+        ``mlflow.pyfunc.load_model("models:/<name>/<version>")``.
 
         Example::
 
-            tracker.register_model("tuner-digits_cnn", child, "model", {"tuner.trial": "3"})  # -> 1, 2, ...
+            tracker.register_model("tuner-digits_cnn", tracker.trial_model(child), child, {"tuner.trial": "3"})  # 1
         """
-        from mlflow.exceptions import MlflowException
         from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
         try:
@@ -222,10 +265,17 @@ class Tracker:
                     raise
                 self.client.create_registered_model(
                     name, description=f"Best models exported from tuner experiment {name.removeprefix('tuner-')}")
+            # The source is the LoggedModel's artifact location, not ``models:/<model_id>``: MLflow's SQL registry
+            # looks a ``models:/`` source up through the global tracking URI, which need not be this tracker's.
+            logged = self.client.get_logged_model(model_id)
             version = self.client.create_model_version(
-                name, source=f"runs:/{run_id}/{artifact}", run_id=run_id,
+                name, source=logged.artifact_location, run_id=run_id, model_id=model_id,
                 tags=_tags(tags), await_creation_for=0,
             )
+            # the link MLflow's UI follows from the model to its versions (the SQL registry keeps no model id)
+            links = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
+            links.append({"name": name, "version": version.version})
+            self.client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(links)})
         except MlflowException as err:
             raise TunerError(f"cannot register model '{name}' at tracking.uri={self.where}: "
                              f"{hide_password(err.message)}; "

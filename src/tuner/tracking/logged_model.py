@@ -1,0 +1,140 @@
+"""What makes a Keras model an MLflow model that ``mlflow.pyfunc`` loads and ``mlflow models serve`` serves:
+its tensor signature (raw uint8 pixels in, float32 class probabilities out), a few real images as its input
+example, pinned pip requirements and tuner's metadata (class names, what the model does to its input); and
+logging such a model as a LoggedModel of a run, and loading it back, through one ``MlflowClient``.
+
+Never imports Keras: the model is handed to ``mlflow.keras`` as an object.
+
+Example::
+
+    card = card_for(data, preprocess="scale")
+    signature(card).inputs.inputs[0].shape  # (-1, 28, 28, 1), dtype uint8
+    model_id = log_keras(client, experiment_id, run_id, model, card)   # a LoggedModel of the run
+    load_keras(client, "sqlite:///mlflow.db", model_id, Path("/tmp/m"))  # the keras.Model again, safe mode on
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from mlflow.entities import LoggedModelOutput
+from mlflow.models import Model, ModelSignature
+from mlflow.tracking import MlflowClient
+from mlflow.types import Schema, TensorSpec
+
+from tuner.data import Dataset
+
+EXAMPLE_IMAGES = 3  # validation images saved as the input example: enough to show the batch axis, small on disk
+MAX_PIXEL = 255
+# the Keras backend -> the distribution that provides it
+BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What an MLflow model of an image classifier says about itself, from plain data.
+
+    ``preprocess`` names what the model itself does to the pixels (``scale``, ``center``; for an ensemble its
+    members' values, comma-separated); ``class_names[i]`` is the label of output column ``i``.
+    """
+
+    input_shape: tuple[int, ...]
+    n_classes: int
+    example: np.ndarray
+    preprocess: str
+    class_names: tuple[str, ...] = ()
+
+    def labels(self) -> list[str]:
+        return list(self.class_names) if self.class_names else [str(i) for i in range(self.n_classes)]
+
+
+def card_for(data: Dataset, preprocess: str) -> ModelCard:
+    """The card of a model trained on ``data``: its image shape, its classes (the submission's labels, 0..n-1)
+    and the first validation images as the input example.
+
+    Example::
+
+        card_for(data, "scale").example.shape  # (3, 28, 28, 1), uint8
+    """
+    return ModelCard(tuple(data.input_shape), int(data.n_classes), np.asarray(data.x_val[:EXAMPLE_IMAGES]),
+                     str(preprocess))
+
+
+def signature(card: ModelCard) -> ModelSignature:
+    """Raw uint8 pixels ``(-1, H, W, C)`` in, float32 probabilities ``(-1, n_classes)`` out."""
+    return ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, *card.input_shape))]),
+                          outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, card.n_classes))]))
+
+
+def metadata(card: ModelCard) -> dict[str, Any]:
+    """tuner's part of the ``MLmodel`` file: the class names and the preprocessing (none outside the model)."""
+    return {
+        "class_names": card.labels(),
+        "input": {"dtype": "uint8", "shape": list(card.input_shape), "range": [0, MAX_PIXEL]},
+        "preprocessing": {"outside_model": "none: pass raw 0-255 pixels", "inside_model": card.preprocess},
+        "output": "class probabilities, one column per class name",
+    }
+
+
+@functools.lru_cache(maxsize=None)
+def requirements(backend: str | None = None) -> tuple[str, ...]:
+    """Pinned ``keras``, its backend's package and ``mlflow``, from the installed versions (never inferred per
+    model, which would load the model in a subprocess). ``backend`` defaults to ``$KERAS_BACKEND``."""
+    name = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
+    if name not in BACKEND_PACKAGES:
+        raise ValueError(f"unknown Keras backend {name!r} (KERAS_BACKEND); choose one of: "
+                         f"{', '.join(BACKEND_PACKAGES)}")
+    return tuple(f"{p}=={version(p)}" for p in ("keras", BACKEND_PACKAGES[name], "mlflow"))
+
+
+def save_keras(model: Any, card: ModelCard, folder: Path, mlflow_model: Model) -> Path:
+    """Write ``model`` (a ``keras.Model``) as an MLflow model with the Keras flavor into ``folder``
+    (created; it must not hold an MLflow model yet), in the native ``.keras`` format; returns ``folder``."""
+    import mlflow.keras
+
+    folder.mkdir(parents=True)  # mlflow.keras writes the input example before it creates the folder
+    mlflow.keras.save_model(model, str(folder), mlflow_model=mlflow_model, signature=signature(card),
+                            input_example=card.example, pip_requirements=list(requirements()),
+                            metadata=metadata(card))
+    return folder
+
+
+def log_keras(client: MlflowClient, experiment_id: str, run_id: str, model: Any, card: ModelCard,
+              name: str = "model") -> str:
+    """Log ``model`` (a ``keras.Model``) as an MLflow model with the Keras flavor, through ``client`` only (no
+    fluent active run, no global tracking URI): a LoggedModel of the experiment named ``name``, whose source run
+    is ``run_id``, with the run's params, listed among the run's outputs, READY once its files are uploaded
+    (FAILED if that fails); returns its model id."""
+    params = client.get_run(run_id).data.params
+    logged = client.create_logged_model(experiment_id, name=name, source_run_id=run_id, params=dict(params),
+                                        model_type="keras")
+    try:
+        with tempfile.TemporaryDirectory(prefix="tuner-model-") as tmp:
+            info = Model(artifact_path=logged.artifact_location, model_uuid=logged.model_id, run_id=run_id,
+                         model_id=logged.model_id)
+            client.log_model_artifacts(logged.model_id, str(save_keras(model, card, Path(tmp) / "model", info)))
+    except BaseException:
+        client.finalize_logged_model(logged.model_id, "FAILED")
+        raise
+    client.finalize_logged_model(logged.model_id, "READY")
+    client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, 0)])
+    return logged.model_id
+
+
+def load_keras(client: MlflowClient, uri: str, model_id: str, dst: Path) -> Any:
+    """Download the LoggedModel ``model_id`` of the store at ``uri`` into ``dst`` and load it as a ``keras.Model``
+    with Keras' safe mode on (a ``.keras`` file never runs code)."""
+    import mlflow.keras
+    from mlflow.artifacts import download_artifacts
+
+    location = client.get_logged_model(model_id).artifact_location
+    local = download_artifacts(artifact_uri=location, dst_path=str(dst), tracking_uri=uri)
+    (dst / "loaded").mkdir(parents=True, exist_ok=True)  # mlflow.keras copies the model there to load it
+    return mlflow.keras.load_model(local, dst_path=str(dst / "loaded"), load_model_kwargs={"safe_mode": True})
