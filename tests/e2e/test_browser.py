@@ -3,7 +3,9 @@ download), shows a tiny study's runs with their val_accuracy and the parent run'
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,11 +18,13 @@ import mlflow
 import pytest
 
 from tuner.app import export, join_study, run_study
+from tuner.tracking.tracker import DEFAULT_UI
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ML = "workflowType=machine_learning"  # the UI opens on its GenAI pages unless told otherwise
+SHOTS_ENV = "TUNER_SCREENSHOTS"  # a folder to keep the screenshots in (default: the test's own tmp folder)
 UI_START_S = 120
 WAIT_MS = 60_000
 
@@ -69,28 +73,38 @@ def mlflow_ui(workdir: Path):
             proc.wait()
 
 
+LINK = re.compile(r"the trials in MLflow: (\S+) \(served by `mlflow ui --backend-store-uri (\S+)`\)")
+
+
 @pytest.fixture
-def tiny_study(make_cfg):
+def tiny_study(make_cfg, caplog):
+    """A tiny study and its export; also the link the run printed to open its runs."""
     cfg = make_cfg("+experiment=digits_cnn", "search.space.filters=4", "search.space.kernel_size=3")
-    run_study(cfg)
-    export(cfg)
-    return cfg
+    with caplog.at_level(logging.INFO, logger="tuner"):
+        run_study(cfg)
+    ((link, store),) = [m.groups() for r in caplog.records if (m := LINK.fullmatch(r.getMessage()))]
+    assert store == cfg.tracking.uri
+    submission = export(cfg)
+    assert submission.link.startswith(link)
+    return cfg, link
 
 
 @pytest.mark.slow
-def test_mlflow_ui_shows_runs_val_accuracy_and_plots(tiny_study, mlflow_ui, workdir):
+def test_the_printed_link_opens_the_runs_with_val_accuracy_dataset_models_and_plots(tiny_study, mlflow_ui, workdir):
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium (see .ci/run)"
-    cfg = tiny_study
+    cfg, link = tiny_study
+    assert link.startswith(DEFAULT_UI + "/#/experiments/") and link.endswith(f"/runs?{ML}")
     study = join_study(cfg)
     client = mlflow.MlflowClient(cfg.tracking.uri)
     experiment_id = client.get_experiment_by_name(cfg.name).experiment_id
     parent = study.user_attrs["mlflow_parent_run_id"]
+    digest = client.get_run(parent).inputs.dataset_inputs[0].dataset.digest
     val = {f"trial-{t.number:04d}": client.get_run(t.user_attrs["mlflow_run_id"]).data.metrics["val_accuracy"]
            for t in study.trials}
-    shots = workdir / "screenshots"
-    shots.mkdir()
+    shots = Path(os.environ.get(SHOTS_ENV) or workdir / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
     print(f"screenshots: {shots}")
 
     with sync_playwright() as pw:
@@ -98,7 +112,7 @@ def test_mlflow_ui_shows_runs_val_accuracy_and_plots(tiny_study, mlflow_ui, work
         try:
             page = browser.new_page(viewport={"width": 2200, "height": 900})
             page.set_default_timeout(WAIT_MS)
-            page.goto(f"{mlflow_ui}/#/experiments/{experiment_id}/runs?{ML}", wait_until="domcontentloaded")
+            page.goto(link.replace(DEFAULT_UI, mlflow_ui), wait_until="domcontentloaded")  # a bare `mlflow ui`'s port
             page.get_by_text(f"study-{cfg.name}").wait_for()
             page.get_by_role("button", name="Columns").click()
             page.locator('span[title="val_accuracy"]').click()
@@ -112,7 +126,20 @@ def test_mlflow_ui_shows_runs_val_accuracy_and_plots(tiny_study, mlflow_ui, work
                 cell = page.locator(f'[role="row"][row-index="{index}"] [role="gridcell"][col-id*="val_accuracy"]')
                 cell.scroll_into_view_if_needed()
                 assert cell.is_visible() and float(cell.inner_text()) == pytest.approx(value, abs=1e-6), name
+                dataset = page.locator(f'[role="row"][row-index="{index}"] [role="gridcell"][col-id*="Dataset"]')
+                assert dataset.inner_text().startswith(f"digits/mnist5k ({digest[:36]})"), name
+                source = page.locator(f'[role="row"][row-index="{index}"] [role="gridcell"][col-id*="Source"]')
+                assert source.inner_text() == "tuner", name
             page.screenshot(path=str(shots / "experiment_runs.png"))
+
+            page.goto(f"{mlflow_ui}/#/experiments/{experiment_id}/models?{ML}", wait_until="domcontentloaded")
+            for name in val:
+                page.locator('[role="row"]', has_text=name).first.wait_for()  # each trial's model, by its run
+            page.screenshot(path=str(shots / "experiment_models.png"))
+
+            page.goto(f"{mlflow_ui}/#/experiments/{experiment_id}/runs/{parent}?{ML}", wait_until="domcontentloaded")
+            page.get_by_text(f"{len(val)} trials ({len(val)} COMPLETE)").wait_for()  # the study's description
+            page.screenshot(path=str(shots / "parent_run.png"))
 
             page.goto(f"{mlflow_ui}/#/experiments/{experiment_id}/runs/{parent}/artifacts?{ML}",
                       wait_until="domcontentloaded")
@@ -127,5 +154,6 @@ def test_mlflow_ui_shows_runs_val_accuracy_and_plots(tiny_study, mlflow_ui, work
             page.screenshot(path=str(shots / "parent_run_plots.png"))
         finally:
             browser.close()
-    assert (shots / "experiment_runs.png").stat().st_size > 10_000
+    for shot in ("experiment_runs.png", "experiment_models.png", "parent_run.png"):
+        assert (shots / shot).stat().st_size > 10_000
     assert (shots / "parent_run_plots.png").stat().st_size > 10_000
