@@ -22,7 +22,7 @@ import pandas as pd
 
 from tuner.data import Dataset, load_dataset
 from tuner.errors import TunerError
-from tuner.study import best_completed, open_study
+from tuner.study import best_completed, check_export, open_study, trained_on
 from tuner.study.records import MLFLOW_RUN_ID, PARENT_RUN_ID, hparams
 from tuner.submission.members import ensemble, members
 from tuner.submission.plan import ExportPlan
@@ -68,9 +68,12 @@ def export(plan: ExportPlan) -> Submission:
         raise TunerError(f"study '{name}' has no completed trial yet: run `python -m tuner +experiment={name}` first")
     tracker = Tracker(plan.tracking_uri, name)
     data = load_dataset(plan.data, plan.seed)
+    check_export(study, plan.study, trained_on(plan.data, plan.seed, plan.model, data))
     parent = study.user_attrs.get(PARENT_RUN_ID)
     with tempfile.TemporaryDirectory(prefix="tuner-export-") as tmp:
         found, refit_tags = members(plan, candidates, data, tracker, parent, Path(tmp))
+        for member, model in found:
+            check_fits(model, data, name, member.number)
         trial = found[0][0]
         trials = tuple(t.number for t, _ in found)
         if len(found) == 1:
@@ -112,6 +115,17 @@ def export(plan: ExportPlan) -> Submission:
                      ", ".join(map(str, trials)), registry_name(name), version)
     refit = refit_epochs(options.refit_epochs, hparams(trial)) if refit_tags else None
     return Submission(path, trial.number, len(labels), accuracy, version, insight, refit, trials, bool(options.tta))
+
+
+def check_fits(model: Any, data: Dataset, name: str, trial: int) -> None:
+    """A TunerError naming the trial and both shapes when ``model`` does not take ``data``'s images (a study
+    trained on other data, made before studies recorded their data)."""
+    expected = tuple(model.input_shape[1:])
+    if len(expected) != len(data.input_shape) or any(e not in (None, d) for e, d in zip(expected, data.input_shape)):
+        raise TunerError(
+            f"trial {trial} of study '{name}' has a model for images of shape {expected}, but the data configured "
+            f"now has shape {data.input_shape}: the study was trained on other data; export it with the data.* "
+            "settings it was run with, or run a fresh study on this data with name=<new name> and export that")
 
 
 def _log_insight(model: Any, data: Dataset, tracker: Tracker, parent: str, out: Path) -> tuple[str, ...]:
