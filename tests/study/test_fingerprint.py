@@ -99,11 +99,10 @@ def test_a_study_made_before_the_parts_adopts_them_at_its_first_resume(make_cfg,
 
 
 def test_a_study_made_before_the_parts_with_another_space_is_refused(make_cfg):
-    legacy_study(make_cfg("+experiment=digits_mlp"))
+    study = legacy_study(make_cfg("+experiment=digits_mlp"))
     with pytest.raises(ConfigError, match=r"different search.space \(fingerprint [0-9a-f]{16}, now .*" + FIX):
         open_with_data(make_cfg("+experiment=digits_mlp", "search.space.width={type:int,low:8,high:32}"))
-    stored = optuna.load_study(study_name="digits_mlp", storage=storage_for(app.plan(make_cfg("+experiment=digits_mlp")).study))
-    assert TRAINED_ON not in stored.user_attrs  # refused: nothing adopted
+    assert TRAINED_ON not in study.user_attrs  # refused: nothing adopted
 
 
 def test_a_joiner_waits_for_the_creator_to_record_the_parts(make_cfg):
@@ -123,7 +122,8 @@ def test_a_model_for_other_images_is_a_clear_export_error(make_cfg):
     data = load_dataset(app.plan(make_cfg("+experiment=digits_mlp", "data.source=sklearn8x8")).data, seed=0)
     hp = {"arch": "mlp", "width": 8, "depth": 1, "dropout": 0.0, "activation": "relu", "initializer": "he_normal"}
     model = build_model(hp, (28, 28, 1), 10, None)
-    with pytest.raises(TunerError, match=r"trial 4 of study 'digits_mlp' has a model for images of shape \(28, 28, 1\), "
-                                         r"but the data configured now has shape \(8, 8, 1\).*name=<new name>"):
+    with pytest.raises(TunerError, match=r"trial 4 of study 'digits_mlp' has a model for images of shape "
+                                         r"\(28, 28, 1\), but the data configured now has shape \(8, 8, 1\).*"
+                                         r"name=<new name>"):
         check_fits(model, data, "digits_mlp", 4)
     check_fits(build_model(hp, (8, 8, 1), 10, None), data, "digits_mlp", 4)  # the data's own shape fits

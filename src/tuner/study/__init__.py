@@ -29,6 +29,7 @@ from tuner.study.storage import (
                                  storage_for,
 )
 
-__all__ = ["FINISHED", "HEARTBEAT_GRACE_S", "HEARTBEAT_S", "StaleCallback", "StudyRef", "best_completed", "check_export",
-           "finished_count", "fingerprint", "hide_password", "join_study", "leaderboard", "metric_names",
-           "open_study", "pareto_numbers", "ranked_trials", "repair_journal", "storage_for", "trained_on"]
+__all__ = ["FINISHED", "HEARTBEAT_GRACE_S", "HEARTBEAT_S", "StaleCallback", "StudyRef", "best_completed",
+           "check_export", "finished_count", "fingerprint", "hide_password", "join_study", "leaderboard",
+           "metric_names", "open_study", "pareto_numbers", "ranked_trials", "repair_journal", "storage_for",
+           "trained_on"]

@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import re
 import time
 from typing import Any, Mapping, Sequence
 
@@ -40,24 +41,27 @@ CREATOR_WAIT_S = 10.0  # how long a joiner waits for the creator of a brand-new 
 def fingerprint(space: Mapping[str, Any], goals: Goals) -> str:
     """A short hash of the parsed search space (its ``Param`` entries) and the objectives: all that studies made
     before the parts were recorded hold. Unchanged since the first studies, so old studies keep resuming."""
-    entries = [dataclasses.asdict(p) for _, p in sorted(space.items())]
-    blob = json.dumps({"space": entries, "objectives": [list(g) for g in goals]}, sort_keys=True, default=str)
+    blob = json.dumps({"space": _entries(space), "objectives": [list(g) for g in goals]}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def searched(space: Mapping[str, Any], goals: Goals) -> Parts:
     """The search's parts: a hash of the parsed space (``search.space``) and the metrics (``search.metric``)."""
-    entries = [dataclasses.asdict(p) for _, p in sorted(space.items())]
-    blob = json.dumps(entries, sort_keys=True, default=str)
+    blob = json.dumps(_entries(space), sort_keys=True, default=str)
     return {"search.space": hashlib.sha256(blob.encode()).hexdigest()[:16], "search.metric": [m for m, _ in goals]}
+
+
+def _entries(space: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(p) for _, p in sorted(space.items())]
 
 
 def trained_on(data: DataConfig, seed: int, model: Mapping[str, Any], dataset: Dataset | None = None) -> Parts:
     """The parts that decide what a trial's value means besides the space: the task and its source, the
     subsample and split settings, the seed, the model builder's config (``model.*`` but ``_partial_``), and, from
     the loaded ``dataset``, its input shape, split sizes and content digest. Left out: ``data.path`` and
-    ``data.cache_dir`` (where a copy lies: the digest says whether it is the same data), devices, budget,
-    sampler and pruner (how trials are run or chosen, not what their values mean)."""
+    ``data.cache_dir`` (where a copy lies: the digest says whether it is the same data), ``data.sources`` (the
+    digest covers what a source decodes), ``data.flip_keeps_label`` (a guard on ``search.space``, which is
+    recorded), devices, budget, sampler and pruner (how trials are run or chosen, not what their values mean)."""
     parts: Parts = {"data.name": data.name, "data.source": data.source, "data.n_classes": int(data.n_classes),
                     "data.max_samples": data.max_samples, "data.val_fraction": float(data.val_fraction),
                     "data.test_fraction": float(data.test_fraction), "seed": int(seed)}
@@ -135,7 +139,7 @@ def shown(parts: Mapping[str, Any], keys: Sequence[str]) -> str:
 
 def _value(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, default=str)
-    return text[:17] + '…"' if isinstance(value, str) and len(value) == 64 else text  # a digest: its first 16
+    return text[:17] + '…"' if isinstance(value, str) and re.fullmatch("[0-9a-f]{64}", value) else text  # a digest
 
 
 def _await_creator(study: optuna.Study) -> tuple[Any, Any]:
