@@ -148,12 +148,15 @@ def replay(cfg: DictConfig, number: int) -> Replayed:
 
 
 def join_study(cfg: DictConfig) -> optuna.Study:
-    """The study ``cfg`` describes, created if it does not exist yet (what a run opens before its first trial)."""
+    """The study ``cfg`` describes, created if it does not exist yet (what a run opens before its first trial).
+
+    Its data is not loaded: of what the study was trained on, only the config's parts are checked."""
     from tuner.search import parse_space
     from tuner.study import join_study as join
+    from tuner.study import trained_on
 
     p = plan(cfg)
-    return join(p.study, p.goals, parse_space(p.search.space))[0]
+    return join(p.study, p.goals, parse_space(p.search.space), trained=trained_on(p.data, p.seed, p.model))[0]
 
 
 def studies(cfg: DictConfig) -> list[StudyInfo]:

@@ -7,10 +7,14 @@ in /tmp/tuner-legacy-fixture, with the overrides of ``LEGACY`` below::
 
 then the parent run's plots and insight figures were removed to keep it small (the models stay).
 MLflow stores artifact locations as absolute paths: the test moves them to where the copy lies.
+
+That study records only the hash of its space and objectives; at its first resume it takes on what it is
+trained on (data, seed, model: ``tuner.study.fingerprint``), and later runs on other data are refused.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import tarfile
 from pathlib import Path
@@ -22,6 +26,8 @@ import pytest
 from tuner import app
 from tuner.config import compose
 from tuner.data import load_dataset
+from tuner.errors import ConfigError, TunerError
+from tuner.study.records import FINGERPRINT, TRAINED_ON
 
 from ..conftest import ROOT
 
@@ -43,11 +49,18 @@ def x_test(cfg):
     return load_dataset(cfg.data, cfg.seed).x_test
 
 
-def test_a_pre_redesign_study_resumes_and_exports(workdir):
+def test_a_pre_redesign_study_resumes_and_exports(workdir, caplog):
     unpack(workdir)
-    cfg = compose([*LEGACY, f"experiments_dir={workdir / 'experiments'}",
-                   f"tracking.uri=sqlite:///{workdir / 'mlflow.db'}", "search.n_trials=3"])
-    before = app.join_study(cfg).trials
+    where = [f"experiments_dir={workdir / 'experiments'}", f"tracking.uri=sqlite:///{workdir / 'mlflow.db'}"]
+    cfg = compose([*LEGACY, *where, "search.n_trials=3"])
+    eight = compose([*LEGACY, *where, "search.n_trials=4", "data.source=sklearn8x8"])
+    with pytest.raises(TunerError, match=r"trial [01] of study 'digits_mlp' has a model for images of shape "
+                                         r"\(28, 28, 1\), but the data configured now has shape \(8, 8, 1\)"):
+        app.export(eight)  # the old study does not record its data yet: its models' shape is checked
+    with caplog.at_level(logging.WARNING, logger="tuner.study.fingerprint"):
+        study = app.join_study(cfg)
+    assert "made by an older tuner" in caplog.text
+    before = study.trials
     assert [t.state.name for t in before] == ["COMPLETE", "COMPLETE"]
     legacy = app.export(cfg)  # its trials have only bare model/model.keras artifacts: loaded, then logged to register
     client = mlflow.MlflowClient(cfg.tracking.uri)
@@ -56,9 +69,17 @@ def test_a_pre_redesign_study_resumes_and_exports(workdir):
     mlflow.set_tracking_uri(cfg.tracking.uri)
     probs = mlflow.pyfunc.load_model(f"models:/tuner-digits_mlp/{legacy.model_version}").predict(x_test(cfg)[:4])
     assert probs.shape == (4, 10) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    legacy_hash = study.user_attrs[FINGERPRINT]
 
     app.run_study(cfg)  # same space and objectives: the stored fingerprint matches, one more trial runs
-    after = app.join_study(cfg).trials
+    study = app.join_study(cfg)
+    parts = study.user_attrs[TRAINED_ON]  # adopted: the config's parts at the join, the data's at the run
+    assert parts["data.source"] == "mnist5k" and parts["data.input_shape"] == [28, 28, 1]
+    assert len(parts["data.digest"]) == 64 and study.user_attrs[FINGERPRINT] == legacy_hash
+    with pytest.raises(ConfigError, match=r'data.source \("mnist5k", now "sklearn8x8"\), .*'
+                                          r"data.input_shape \(\[28, 28, 1\], now \[8, 8, 1\]\)"):
+        app.run_study(eight)  # adopted, so a second resume on other data is refused before training
+    after = study.trials
     assert [t.state.name for t in after] == ["COMPLETE"] * 3
     assert [t.user_attrs["mlflow_run_id"] for t in after[:2]] == [t.user_attrs["mlflow_run_id"] for t in before]
 

@@ -22,10 +22,11 @@ def run_with_builder(cfg: Any, builder: Any) -> optuna.Study:
     """The real trial loop on ``cfg``'s study, its models built by ``builder`` (the model plug point)."""
     plan = app.plan(cfg)
     prepared = prepare(plan)
-    study, _, tracker = open_tracked(plan, prepared)
+    data = load_dataset(plan.data, plan.seed)
+    study, _, tracker = open_tracked(plan, prepared, data)
     parent = tracker.open_parent(None, "study")
     study.set_user_attr(PARENT_RUN_ID, parent)
-    ctx = Context(plan, prepared.space, load_dataset(plan.data, plan.seed), tracker, parent, builder=builder)
+    ctx = Context(plan, prepared.space, data, tracker, parent, builder=builder)
     try:
         optimize(study, ctx, progress=False)
     finally:

@@ -40,7 +40,7 @@ def run_study(plan: Plan) -> float | None:
     """
     prepared = prepare(plan)
     data = load_dataset(plan.data, plan.seed)  # a data error stops the run before anything is tracked
-    study, created, tracker = open_tracked(plan, prepared)
+    study, created, tracker = open_tracked(plan, prepared, data)  # refused if trained on other data: before training
     name = plan.study.name
     reap(study, tracker)  # trials left RUNNING by a crashed run: FAIL, their runs KILLED
     parent_id = agree_parent(study, created, tracker, f"study-{name}", tags={TAG_STUDY: name, TAG_KIND: "study"})

@@ -5,7 +5,8 @@ process run the same code.
 Example::
 
     prepared = prepare(plan)
-    study, created, tracker = open_tracked(plan, prepared)
+    data = load_dataset(plan.data, plan.seed)
+    study, created, tracker = open_tracked(plan, prepared, data)  # refused if the study was trained on other data
     optimize(study, Context(plan, prepared.space, data, tracker, parent_id))
 """
 
@@ -20,13 +21,13 @@ import optuna
 from tqdm import tqdm
 
 from tuner.config import instantiate
-from tuner.data import check_source
+from tuner.data import Dataset, check_source
 from tuner.errors import ConfigError, TrialFailed, TunerError
 from tuner.runner.coordinate import guard_slot, stale_callback, wait_for_slot
 from tuner.runner.objective import Context, make_objective
 from tuner.runner.plan import Plan
 from tuner.search import Param, check_flip, misfit_of, parse_space
-from tuner.study import best_completed, finished_count, join_study
+from tuner.study import best_completed, finished_count, join_study, trained_on
 from tuner.study.records import FAIL_REASON, SURPLUS
 from tuner.tracking import Tracker
 
@@ -66,11 +67,13 @@ def prepare(plan: Plan) -> Prepared:
     return Prepared(space, sampler, pruner, builder)
 
 
-def open_tracked(plan: Plan, prepared: Prepared) -> tuple[optuna.Study, bool, Tracker]:
-    """Join (or create) the study and connect to its MLflow experiment; True when this call created the study."""
+def open_tracked(plan: Plan, prepared: Prepared, data: Dataset) -> tuple[optuna.Study, bool, Tracker]:
+    """Join (or create) the study, refusing one trained on other ``data`` or settings, and connect to its MLflow
+    experiment; True when this call created the study."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study, created = join_study(plan.study, plan.goals, prepared.space, prepared.sampler, prepared.pruner,
-                                on_stale=stale_callback(plan.tracking.uri, plan.study.name))
+                                on_stale=stale_callback(plan.tracking.uri, plan.study.name),
+                                trained=trained_on(plan.data, plan.seed, plan.model, data))
     return study, created, Tracker(plan.tracking.uri, plan.study.name)
 
 

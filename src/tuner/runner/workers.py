@@ -148,9 +148,9 @@ def _run(plan: Plan, slot: int, spawn: int, parent_id: str, deadline: float | No
     plan = plan.for_worker(spawn, max(deadline - time.time(), 1.0) if deadline is not None else None)
     with interrupts_once():
         prepared = prepare(plan)
-        study, _, tracker = open_tracked(plan, prepared)
-        ctx = Context(plan, prepared.space, load_dataset(plan.data, plan.seed), tracker, parent_id,
-                      builder=prepared.builder)
+        data = load_dataset(plan.data, plan.seed)
+        study, _, tracker = open_tracked(plan, prepared, data)  # every worker checks the data it loaded
+        ctx = Context(plan, prepared.space, data, tracker, parent_id, builder=prepared.builder)
         gc.freeze()
         log.info("worker %d (pid %d) joins study %s with %d+%d TensorFlow threads (intra+inter op)", slot,
                  os.getpid(), plan.study.name, tf.config.threading.get_intra_op_parallelism_threads(),

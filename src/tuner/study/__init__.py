@@ -8,7 +8,8 @@ Example::
 
 from __future__ import annotations
 
-from tuner.study.join import fingerprint, join_study, open_study
+from tuner.study.fingerprint import check_export, fingerprint, trained_on
+from tuner.study.join import join_study, open_study
 from tuner.study.ranking import (
                                  FINISHED,
                                  best_completed,
@@ -29,5 +30,6 @@ from tuner.study.storage import (
 )
 
 __all__ = ["FINISHED", "HEARTBEAT_GRACE_S", "HEARTBEAT_S", "StaleCallback", "StudyRef", "best_completed",
-           "finished_count", "fingerprint", "hide_password", "join_study", "leaderboard", "metric_names",
-           "open_study", "pareto_numbers", "ranked_trials", "repair_journal", "storage_for"]
+           "check_export", "finished_count", "fingerprint", "hide_password", "join_study", "leaderboard",
+           "metric_names", "open_study", "pareto_numbers", "ranked_trials", "repair_journal", "storage_for",
+           "trained_on"]

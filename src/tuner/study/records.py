@@ -35,7 +35,8 @@ WORKER_HOST, WORKER_PID, WORKER_STARTED, WORKER_RSS_MB = "worker_host", "worker_
 
 # A study's user attributes.
 PARENT_RUN_ID = "mlflow_parent_run_id"  # the study's MLflow parent run
-FINGERPRINT = "space_fingerprint"        # what a resumed study must share (space and objectives)
+FINGERPRINT = "space_fingerprint"        # a hash of the space and objectives (all that older studies hold)
+TRAINED_ON = "fingerprint"               # what a resumed study must share, key by key: space, data, seed, model
 ENQUEUED = "enqueued"                    # how many of search.enqueue + warm-start trials were enqueued
 WARM_START_TRIALS = "warm_start_trials"  # the warm-start trials, picked once
 

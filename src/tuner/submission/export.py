@@ -23,7 +23,7 @@ import pandas as pd
 from tuner.data import Dataset, load_dataset
 from tuner.errors import TunerError
 from tuner.models.hyperparameters import value
-from tuner.study import best_completed, open_study
+from tuner.study import best_completed, check_export, open_study, trained_on
 from tuner.study.records import MLFLOW_RUN_ID, PARENT_RUN_ID, hparams
 from tuner.submission.members import ensemble, members
 from tuner.submission.plan import ExportPlan
@@ -72,9 +72,12 @@ def export(plan: ExportPlan) -> Submission:
         raise TunerError(f"study '{name}' has no completed trial yet: run `python -m tuner +experiment={name}` first")
     tracker = Tracker(plan.tracking_uri, name)
     data = load_dataset(plan.data, plan.seed)
+    check_export(study, plan.study, trained_on(plan.data, plan.seed, plan.model, data))
     parent = study.user_attrs.get(PARENT_RUN_ID)
     with tempfile.TemporaryDirectory(prefix="tuner-export-") as tmp:
         found, refit_tags = members(plan, candidates, data, tracker, parent, Path(tmp))
+        for member, model in found:
+            check_fits(model, data, name, member.number)
         trial = found[0][0]
         trials = tuple(t.number for t, _ in found)
         model = found[0][1] if len(found) == 1 else ensemble([m for _, m in found], trials)
@@ -134,6 +137,17 @@ def _registrable(refit: bool, trial: optuna.trial.FrozenTrial, model: Any, card:
                  trial.number)
         model_id = tracker.log_model(run_id, model, card, metrics)
     return run_id, model_id
+
+
+def check_fits(model: Any, data: Dataset, name: str, trial: int) -> None:
+    """A TunerError naming the trial and both shapes when ``model`` does not take ``data``'s images (a study
+    trained on other data, made before studies recorded their data)."""
+    expected = tuple(model.input_shape[1:])
+    if len(expected) != len(data.input_shape) or any(e not in (None, d) for e, d in zip(expected, data.input_shape)):
+        raise TunerError(
+            f"trial {trial} of study '{name}' has a model for images of shape {expected}, but the data configured "
+            f"now has shape {data.input_shape}: the study was trained on other data; export it with the data.* "
+            "settings it was run with, or run a fresh study on this data with name=<new name> and export that")
 
 
 def _log_insight(model: Any, data: Dataset, tracker: Tracker, parent: str, out: Path) -> tuple[str, ...]:
