@@ -134,7 +134,9 @@ def test_the_printed_link_opens_the_runs_with_val_accuracy_dataset_models_and_pl
 
             page.goto(f"{mlflow_ui}/#/experiments/{experiment_id}/models?{ML}", wait_until="domcontentloaded")
             for name in val:
-                page.locator('[role="row"]', has_text=name).first.wait_for()  # each trial's model, by its run
+                model_row = page.locator('[role="row"]', has_text=name).first  # each trial's model, by its run
+                model_row.wait_for()
+                assert "digits/mnist5k" in model_row.inner_text(), name  # the dataset its metrics were measured on
             page.screenshot(path=str(shots / "experiment_models.png"))
 
             page.goto(f"{mlflow_ui}/#/experiments/{experiment_id}/runs/{parent}?{ML}", wait_until="domcontentloaded")

@@ -224,7 +224,7 @@ class TrialRunner:
             log_trial(self.ctx.tracker, self.run_id, self.trial.number, self.epochs, self.layer_table)
             model = self.model if state == "COMPLETE" else None
             card = card_for(self.ctx.data, value(self.hp, "preprocess")) if model is not None else None
-            self.ctx.tracker.end_trial(self.run_id, state, self.figures, tags, model, card)
+            self.ctx.tracker.end_trial(self.run_id, state, self.figures, tags, model, card, self.ctx.dataset)
         self.model = None
         summary = {k: round(v, 4) for k, v in self.figures.items() if k.startswith("final_val")}
         log.info("trial %d %s %s", self.trial.number, state, reason or pruned or summary)

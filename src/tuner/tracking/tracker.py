@@ -168,9 +168,11 @@ class Tracker:
         self.client.log_batch(run_id, metrics=[Metric(k, float(v), ts, epoch) for k, v in metrics.items()])
 
     def end_trial(self, run_id: str, state: str, metrics: Mapping[str, float],
-                  tags: Mapping[str, str] | None = None, model: Any = None, card: ModelCard | None = None) -> None:
+                  tags: Mapping[str, str] | None = None, model: Any = None, card: ModelCard | None = None,
+                  dataset: DatasetInput | None = None) -> None:
         """Log the final figures, the model if any (``model``, a ``keras.Model`` described by ``card``, as a
-        LoggedModel that carries the final figures too), and close the run with the trial's state.
+        LoggedModel that carries the final figures too, measured on ``dataset``: the Models tab's Dataset
+        column), and close the run with the trial's state.
 
         A model that cannot be logged is a warning and the tag ``tuner.model_error``: the trial keeps its state.
         """
@@ -182,10 +184,12 @@ class Tracker:
             except Exception as err:  # noqa: BLE001 - the trial's result stands; export skips a trial without a model
                 log.warning("run %s: its model was not logged (%s: %s)", run_id, type(err).__name__, err)
                 tags[TAG_MODEL_ERROR] = f"{type(err).__name__}: {err}"[:PARAM_MAX]
+        on = dataset.dataset if dataset is not None and model_id is not None else None
         ts = _now_ms()
         self.client.log_batch(
             run_id,
-            metrics=[Metric(k, float(v), ts, 0, model_id=model_id) for k, v in metrics.items()],
+            metrics=[Metric(k, float(v), ts, 0, model_id=model_id, dataset_name=on.name if on else None,
+                            dataset_digest=on.digest if on else None) for k, v in metrics.items()],
             tags=[RunTag(k, v) for k, v in _tags(tags).items()],
         )
         self.client.set_terminated(run_id, status=RUN_STATUS[state])
