@@ -37,7 +37,8 @@ def test_other_images_labels_or_splits_give_another_digest(tmp_path):
     label[0] = (label[0] + 1) % ds.n_classes
     changed = [dataclasses.replace(ds, x_train=pixel), dataclasses.replace(ds, y_val=label),
                dataclasses.replace(ds, test_ids=("other",) + ds.test_ids[1:]),
-               dataclasses.replace(ds, y_test=None), dataclasses.replace(ds, n_classes=11),
+               dataclasses.replace(ds, y_test=None), dataclasses.replace(ds, n_classes=11, class_names=()),
+               dataclasses.replace(ds, class_names=tuple("abcdefghij")),
                load_dataset(idx_data(tmp_path / "mnist"), seed=1),
                load_dataset(idx_data(tmp_path / "mnist", "data.val_fraction=0.2"), seed=0)]
     digests = {digest(ds)} | {digest(other) for other in changed}

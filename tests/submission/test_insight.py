@@ -77,7 +77,7 @@ def test_explain_draws_every_figure_for_any_image_layout(tmp_path, shape, dtype,
         model = keras.Model(inputs, inner(keras.layers.Rescaling(1 / 255)(inputs)))
     else:
         model = inner
-    files = explain(model, x, y, 10, tmp_path, "validation")
+    files = explain(model, x, y, [str(i) for i in range(10)], tmp_path, "validation")
     names = [f.name for f in files]
     expected = ["confusion_matrix.png", "worst_misclassified.png", "saliency.png", "occlusion.png"]
     assert names == expected + (["first_conv_filters.png"] if arch == "cnn" else [])

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tuner.data import Dataset
-from tuner.errors import TunerError
+from tuner.errors import DataError, TunerError
 from tuner.submission.export import write_submission
 
 
@@ -22,6 +22,21 @@ def test_valid_rows_are_written_in_test_order(tmp_path):
     write_submission(path, _data(), np.array([3, 0, 9]))
     assert path.read_text() == "filename,label\na.png,3\nb.png,0\nc.png,9\n"
     assert [p.name for p in path.parent.iterdir()] == ["submission.csv"]
+
+
+def test_labels_are_written_by_class_name(tmp_path):
+    x = np.zeros((3, 2, 2, 1), np.uint8)
+    y = np.array([0, 1, 2])
+    data = Dataset(x, y, x, y, x, None, ("a.jpg", "b.jpg", "c.jpg"), 3, ("cat", "dog", "owl"))
+    path = tmp_path / "submission.csv"
+    write_submission(path, data, np.array([2, 0, 0]))
+    assert path.read_text() == "filename,label\na.jpg,owl\nb.jpg,cat\nc.jpg,cat\n"
+
+
+def test_class_names_must_match_the_number_of_classes():
+    x = np.zeros((3, 2, 2, 1), np.uint8)
+    with pytest.raises(DataError, match="2 class names for 3 classes"):
+        Dataset(x, np.zeros(3, np.int64), x, np.zeros(3, np.int64), x, None, ("a", "b", "c"), 3, ("cat", "dog"))
 
 
 @pytest.mark.parametrize("data,labels,message", [

@@ -4,6 +4,7 @@ trial's outcome when its model cannot be logged."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from importlib.metadata import version
 
@@ -49,6 +50,8 @@ def test_the_card_describes_raw_uint8_pixels_in_and_probabilities_out():
     assert meta["preprocessing"]["inside_model"] == "center"
     named = ModelCard(SHAPE, 2, card.example, "scale", ("cat", "dog"))
     assert metadata(named)["class_names"] == ["cat", "dog"]
+    folders = dataclasses.replace(data, class_names=("cat", "dog", "owl"))
+    assert metadata(card_for(folders, "scale"))["class_names"] == ["cat", "dog", "owl"]  # the data's names travel
 
 
 def test_requirements_pin_the_installed_versions_of_the_backend_in_use():

@@ -30,7 +30,7 @@ class DataConfig:
     name: str = MISSING
     source: str = MISSING
     path: Optional[str] = None
-    n_classes: int = 10
+    n_classes: Optional[int] = 10  # null: counted from the data (data=images: its class folders)
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     max_samples: Optional[int] = None

@@ -60,7 +60,7 @@ def validate(cfg: DictConfig) -> None:
             f"data.val_fraction={d.val_fraction} and data.test_fraction={d.test_fraction}: each must lie in (0, 1) "
             "and together leave some training data"
         )
-    if d.max_samples is not None and d.max_samples < 10 * d.n_classes:
+    if d.max_samples is not None and d.n_classes is not None and d.max_samples < 10 * d.n_classes:
         raise ConfigError(f"data.max_samples={d.max_samples}: keep at least {10 * d.n_classes} images, or null for all")
     for group in ("model", "sampler", "pruner"):
         check_target(cfg.get(group), group)

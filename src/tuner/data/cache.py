@@ -45,9 +45,11 @@ def cache_dir(configured: str | None) -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "tuner"
 
 
-def source_key(task: str, source: str, root: Path, files: Iterable[str | Path]) -> str:
-    """A file name for the decoded arrays of ``files`` (each stat'ed: path, size, mtime)."""
-    digest = hashlib.sha256(json.dumps([FORMAT, task, source, str(root)]).encode())
+def source_key(task: str, source: str, root: Path, files: Iterable[str | Path], settings: str = "") -> str:
+    """A file name for the decoded arrays of ``files`` (each stat'ed: path, size, mtime) decoded with the
+    source's ``settings`` (an image size and colour mode; empty for sources without any)."""
+    parts = [FORMAT, task, source, str(root)] + ([settings] if settings else [])
+    digest = hashlib.sha256(json.dumps(parts).encode())
     for path in files:
         st = os.stat(path)
         digest.update(f"\0{path}\0{st.st_size}\0{st.st_mtime_ns}".encode())
@@ -92,3 +94,6 @@ def _check(images: Images) -> None:
             raise ValueError("inconsistent test arrays")
         if images.test_ids is None or len(images.test_ids) != len(images.test_x):
             raise ValueError("inconsistent test ids")
+    if images.class_names is not None and (images.class_names.ndim != 1 or not len(images.class_names)
+                                           or images.class_names.dtype.kind != "U"):
+        raise ValueError("inconsistent class names")

@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 
 from tuner.config import instantiate, plain
 from tuner.data import cache
-from tuner.data.images import Images
+from tuner.data.images import Images, default_class_names
 from tuner.data.sources import Source
 from tuner.errors import ConfigError, DataError
 
@@ -31,7 +31,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train, validation and test splits; pixels are uint8 0-255 (the model scales them)."""
+    """Train, validation and test splits; pixels are uint8 0-255 (the model scales them).
+
+    ``class_names[i]`` is the name of label ``i``, what a submission writes: the folder names of ``data=images``,
+    ``"0".."n-1"`` (the default) for tasks whose labels are digits or class numbers.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -41,6 +45,13 @@ class Dataset:
     y_test: np.ndarray | None
     test_ids: tuple[str, ...]
     n_classes: int
+    class_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.class_names:
+            object.__setattr__(self, "class_names", default_class_names(self.n_classes))
+        elif len(self.class_names) != self.n_classes:
+            raise DataError(f"{len(self.class_names)} class names for {self.n_classes} classes; check data.n_classes")
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -70,7 +81,7 @@ def load_dataset(data: Any, seed: int) -> Dataset:
     check_source(data)
     entry = json.dumps(plain(data.sources[data.source]), sort_keys=True, default=str)
     return _load(
-        entry, data.name, data.source, data.path, int(data.n_classes), float(data.val_fraction),
+        entry, data.name, data.source, data.path, None if data.n_classes is None else int(data.n_classes), float(data.val_fraction),
         float(data.test_fraction), data.max_samples, int(seed), str(cache.cache_dir(data.cache_dir)),
     )
 
@@ -79,21 +90,22 @@ def load_images(data: Any, cache_dir: Path | None = None) -> Images:
     """The decoded source of the ``data`` section, before any split: from the disk cache (``cache_dir``, default
     ``data.cache_dir``'s) when its files are unchanged, else decoded and cached."""
     folder = cache_dir if cache_dir is not None else cache.cache_dir(data.cache_dir)
-    return _decode(source_of(data), data.name, data.source, data.path, int(data.n_classes), folder)
+    n_classes = None if data.n_classes is None else int(data.n_classes)
+    return _decode(source_of(data), data.name, data.source, data.path, n_classes, folder)
 
 
-def _decode(src: Source, name: str, source: str, path: str | None, n_classes: int, cache_dir: Path) -> Images:
+def _decode(src: Source, name: str, source: str, path: str | None, n_classes: int | None, cache_dir: Path) -> Images:
     if src.files is None:
-        return src.load(None, n_classes)
+        return src.load(None, _known(n_classes, name))
     if not path:
         raise DataError(f"data.path is not set for data.source={source} (task {name}): {src.missing}")
     root = Path(path).expanduser().resolve()
     if not root.is_dir():
         raise DataError(f"{root} (data.path): no such folder; {src.missing}")
-    key = cache.source_key(name, source, root, src.files(root))
+    key = cache.source_key(name, source, root, src.files(root), src.key)
     images = cache.read(cache_dir, key)
     if images is None:
-        images = src.load(root, n_classes)
+        images = src.load(root, n_classes if src.names_classes else _known(n_classes, name))
         try:
             log.info("decoded %s/%s from %s; cached in %s", name, source, root, cache.write(cache_dir, key, images))
         except OSError as err:
@@ -103,11 +115,33 @@ def _decode(src: Source, name: str, source: str, path: str | None, n_classes: in
 
 
 
+def _known(n_classes: int | None, name: str) -> int:
+    if n_classes is None:
+        raise ConfigError(f"data.n_classes is null for task {name}, whose source does not name its classes; "
+                          "set data.n_classes to the number of classes")
+    return n_classes
+
+
+def class_names_of(images: Images, n_classes: int | None, name: str) -> tuple[str, ...]:
+    """The names of ``images``' labels: its own (a folder's class subfolders) or ``"0".."n-1"``; ``n_classes``,
+    when set, must agree with a source that names its classes."""
+    if images.class_names is None:
+        return default_class_names(_known(n_classes, name))
+    names = tuple(str(c) for c in images.class_names)
+    if n_classes is not None and n_classes != len(names):
+        raise ConfigError(f"data.n_classes={n_classes}, but the data of task {name} has {len(names)} classes "
+                          f"({', '.join(names[:10])}{', ...' if len(names) > 10 else ''}); set data.n_classes=null "
+                          "to count them from the data")
+    return names
+
+
 @functools.lru_cache(maxsize=4)
-def _load(entry: str, name: str, source: str, path: str | None, n_classes: int, val_fraction: float,
+def _load(entry: str, name: str, source: str, path: str | None, n_classes: int | None, val_fraction: float,
           test_fraction: float, max_samples: int | None, seed: int, cache_dir: str) -> Dataset:
     src = instantiate(json.loads(entry), f"data.sources.{source}")
     images = _decode(src, name, source, path, n_classes, Path(cache_dir))
+    class_names = class_names_of(images, n_classes, name)
+    n_classes = len(class_names)
     for labels, split in ((images.y, "training"), (images.test_y, "test")):
         if labels is not None and len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
             raise DataError(f"{name}/{source}: {split} labels outside 0..{n_classes - 1}; check data.n_classes")
@@ -128,4 +162,5 @@ def _load(entry: str, name: str, source: str, path: str | None, n_classes: int, 
     return Dataset(
         x_train=x[train], y_train=y[train], x_val=x[val], y_val=y[val],
         x_test=x_test, y_test=y_test, test_ids=tuple(str(i) for i in test_ids), n_classes=n_classes,
+        class_names=class_names,
     )

@@ -1,7 +1,8 @@
 """What a dataset holds, as one hash: the same images and labels give the same digest on any machine.
 
-The digest covers the decoded arrays of every split (bytes, shape and dtype), the test ids and the number of
-classes; never where the files lie or when they were written, so two copies of the same data in different
+The digest covers the decoded arrays of every split (bytes, shape and dtype), the test ids, the number of
+classes and their names (only where they are not the default ``"0".."n-1"``, so that the digests recorded before
+names existed still hold); never where the files lie or when they were written, so two copies of the same data in different
 folders (or on different machines) agree. It is what a study records as the data it was trained on, and
 the MLflow dataset inputs' digest.
 
@@ -18,6 +19,7 @@ import weakref
 import numpy as np
 
 from tuner.data.dataset import Dataset
+from tuner.data.images import default_class_names
 
 FORMAT = 1  # bump when what is hashed changes: every recorded digest then differs
 _known: dict[int, str] = {}  # id(dataset) -> its digest, while that dataset lives: hashed once per load
@@ -25,7 +27,7 @@ _known: dict[int, str] = {}  # id(dataset) -> its digest, while that dataset liv
 
 def digest(dataset: Dataset) -> str:
     """The sha256 (hex) of ``dataset``'s splits (x/y of train, validation and test: bytes, shape, dtype),
-    its test ids and its number of classes. Computed once per loaded dataset.
+    its test ids, its number of classes and their names. Computed once per loaded dataset.
 
     Example::
 
@@ -52,4 +54,8 @@ def _compute(dataset: Dataset) -> str:
     h.update(b"\0test_ids")
     for test_id in dataset.test_ids:
         h.update(test_id.encode() + b"\0")
+    if dataset.class_names != default_class_names(dataset.n_classes):
+        h.update(b"\0class_names")
+        for name in dataset.class_names:
+            h.update(name.encode() + b"\0")
     return h.hexdigest()

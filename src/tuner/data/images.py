@@ -1,4 +1,4 @@
-"""What every source decodes to: uint8 images, integer labels and stable ids.
+"""What every source decodes to: uint8 images, integer labels, stable ids and the classes' names.
 
 Example::
 
@@ -17,7 +17,8 @@ import numpy as np
 class Images:
     """A decoded source: images (N, H, W, C) as uint8, labels, stable ids, and a fixed test split if it has one.
 
-    ``test_y`` is None when the test labels are unknown (a leaderboard's ``test.csv``).
+    ``test_y`` is None when the test labels are unknown (a leaderboard's ``test.csv``). ``class_names[i]`` names
+    label ``i`` (a folder of class subfolders); None for sources whose labels are their own names, ``0..n-1``.
     """
 
     x: np.ndarray
@@ -26,6 +27,7 @@ class Images:
     test_x: np.ndarray | None = None
     test_y: np.ndarray | None = None
     test_ids: np.ndarray | None = None
+    class_names: np.ndarray | None = None
 
     @property
     def has_test(self) -> bool:
@@ -39,3 +41,8 @@ class Images:
 def index_ids(prefix: str, n: int) -> np.ndarray:
     """Stable ids ``<prefix>-00000``… for images that come without file names."""
     return np.array([f"{prefix}-{i:05d}" for i in range(n)])
+
+
+def default_class_names(n_classes: int) -> tuple[str, ...]:
+    """The names of labels that name themselves: ``("0", "1", ..., str(n_classes - 1))``."""
+    return tuple(str(i) for i in range(n_classes))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from tuner.data.idx import idx_files, load_idx_folder
 from tuner.data.images import Images, index_ids
 from tuner.errors import DataError
 
-Loader = Callable[[Path | None, int], Images]
+Loader = Callable[[Path | None, Any], Images]  # (data.path, data.n_classes)
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,16 @@ class Source:
     """How to decode one source.
 
     Sources read from ``data.path`` have ``files``: it checks the layout (cheaply, without decoding) and
-    lists the files whose identity keys the disk cache; ``missing`` says how to get the data.
+    lists the files whose identity keys the disk cache; ``missing`` says how to get the data. ``key`` holds the
+    settings that change the decoded arrays (an image size), also part of the cache key. A source that
+    ``names_classes`` reads its classes from the data (``Images.class_names``) and takes ``data.n_classes=null``.
     """
 
     load: Loader
     files: Callable[[Path], list[str] | list[Path]] | None = None
     missing: str = "set data.path to the folder that holds it"
+    key: str = ""
+    names_classes: bool = False
 
 
 def _mnist5k(path: Path | None, n_classes: int) -> Images:

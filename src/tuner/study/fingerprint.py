@@ -62,7 +62,7 @@ def trained_on(data: DataConfig, seed: int, model: Mapping[str, Any], dataset: D
     ``data.cache_dir`` (where a copy lies: the digest says whether it is the same data), ``data.sources`` (the
     digest covers what a source decodes), ``data.flip_keeps_label`` (a guard on ``search.space``, which is
     recorded), devices, budget, sampler and pruner (how trials are run or chosen, not what their values mean)."""
-    parts: Parts = {"data.name": data.name, "data.source": data.source, "data.n_classes": int(data.n_classes),
+    parts: Parts = {"data.name": data.name, "data.source": data.source, "data.n_classes": data.n_classes,
                     "data.max_samples": data.max_samples, "data.val_fraction": float(data.val_fraction),
                     "data.test_fraction": float(data.test_fraction), "seed": int(seed)}
     parts.update({f"model.{k}": v for k, v in sorted(model.items()) if k != "_partial_"})

@@ -157,13 +157,14 @@ def _log_insight(model: Any, data: Dataset, tracker: Tracker, parent: str, out: 
 
     split, x, y = ("test", data.x_test, data.y_test) if data.y_test is not None else ("validation", data.x_val,
                                                                                          data.y_val)
-    files = explain(model, x, y, data.n_classes, out, split)
+    files = explain(model, x, y, data.class_names, out, split)
     tracker.log_folder(parent, out, INSIGHT_DIR)
     return tuple(f"{INSIGHT_DIR}/{f.name}" for f in files)
 
 
 def write_submission(path: Path, data: Dataset, labels: np.ndarray) -> None:
-    """Check the rows against the test split, then write ``filename,label`` atomically: a temporary
+    """Check the rows against the test split, then write ``filename,label`` (each label by its class name,
+    ``data.class_names``: the digit itself for the built-in tasks) atomically: a temporary
     file in the same folder, flushed to disk, renamed over ``path``. A failure at any point leaves
     the previous ``path`` (if any) as it was and no temporary file behind."""
     labels = np.asarray(labels)
@@ -178,7 +179,8 @@ def write_submission(path: Path, data: Dataset, labels: np.ndarray) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", newline="") as out:
-            pd.DataFrame({"filename": list(data.test_ids), "label": labels.astype(int)}).to_csv(out, index=False)
+            names = np.asarray(data.class_names)[labels.astype(int)] if len(labels) else np.array([], dtype=str)
+            pd.DataFrame({"filename": list(data.test_ids), "label": names}).to_csv(out, index=False)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)

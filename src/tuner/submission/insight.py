@@ -8,12 +8,13 @@ gradient is taken.
 
 Example::
 
-    files = explain(model, data.x_test, data.y_test, data.n_classes, Path("insight"), "test")
+    files = explain(model, data.x_test, data.y_test, data.class_names, Path("insight"), "test")
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import keras
 import numpy as np
@@ -95,22 +96,25 @@ def _explained(probs: np.ndarray, y: np.ndarray, worst: np.ndarray) -> np.ndarra
     return np.concatenate([wrong, right[:N_EXPLAIN - len(wrong)]]).astype(np.int64)
 
 
-def explain(model: keras.Model, x: np.ndarray, y: np.ndarray, n_classes: int, out: Path, split: str) -> list[Path]:
-    """Draw every insight figure of ``model`` on the labelled images ``x, y`` into ``out``."""
+def explain(model: keras.Model, x: np.ndarray, y: np.ndarray, class_names: Sequence[str], out: Path,
+            split: str) -> list[Path]:
+    """Draw every insight figure of ``model`` on the labelled images ``x, y`` into ``out``; labels are shown by
+    their names (``class_names[i]`` names label ``i``)."""
     out.mkdir(parents=True, exist_ok=True)
+    names = list(class_names)
     probs = predict(model, x)
     pred = probs.argmax(axis=1)
     accuracy = float(np.mean(pred == y))
-    files = [figures.confusion(confusion_matrix(y, pred, n_classes), out / "confusion_matrix.png",
-                               f"{split} split: accuracy {accuracy:.4f} on {len(y)} images")]
+    files = [figures.confusion(confusion_matrix(y, pred, len(names)), out / "confusion_matrix.png",
+                               f"{split} split: accuracy {accuracy:.4f} on {len(y)} images", names)]
     worst = worst_mistakes(probs, y)
     if len(worst):
-        captions = [f"pred {pred[i]} ({probs[i, pred[i]]:.2f})\ntrue {y[i]}" for i in worst]
+        captions = [f"pred {names[pred[i]]} ({probs[i, pred[i]]:.2f})\ntrue {names[y[i]]}" for i in worst]
         files.append(figures.image_grid(x[worst], captions, out / "worst_misclassified.png",
                                         f"most confident mistakes ({split} split)"))
     chosen = _explained(probs, y, worst)
     if len(chosen):
-        captions = [f"pred {pred[i]} / true {y[i]}" for i in chosen]
+        captions = [f"pred {names[pred[i]]} / true {names[y[i]]}" for i in chosen]
         files.append(figures.heatmaps(x[chosen], saliency(model, x[chosen], pred[chosen]), captions,
                                       out / "saliency.png", "saliency: |d score / d pixel|", "saliency"))
         files.append(figures.heatmaps(x[chosen], occlusion(model, x[chosen], pred[chosen]), captions,

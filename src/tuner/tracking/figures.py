@@ -59,14 +59,18 @@ def _grid(n: int, cols: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def confusion(matrix: np.ndarray, path: Path, title: str) -> Path:
-    """A confusion matrix (rows: true label, columns: predicted), counts written in each cell."""
+def confusion(matrix: np.ndarray, path: Path, title: str, names: Sequence[str] | None = None) -> Path:
+    """A confusion matrix (rows: true label, columns: predicted), counts written in each cell; the axes name
+    the classes (``names``, default their numbers)."""
     n = matrix.shape[0]
     fig = Figure(figsize=(1 + 0.55 * n, 1 + 0.5 * n))
     ax = fig.subplots()
     im = ax.imshow(matrix, cmap="Blues")
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set(xticks=range(n), yticks=range(n), xlabel="predicted label", ylabel="true label", title=title)
+    if names is not None:
+        ax.set_xticklabels(list(names), rotation=45 if max(map(len, names), default=0) > 2 else 0, ha="right")
+        ax.set_yticklabels(list(names))
     threshold = matrix.max() / 2 if matrix.size else 0
     for i in range(n):
         for j in range(n):

@@ -56,15 +56,15 @@ class ModelCard:
 
 
 def card_for(data: Dataset, preprocess: str) -> ModelCard:
-    """The card of a model trained on ``data``: its image shape, its classes (the submission's labels, 0..n-1)
-    and the first validation images as the input example.
+    """The card of a model trained on ``data``: its image shape, its classes and their names (the submission's
+    labels) and the first validation images as the input example.
 
     Example::
 
         card_for(data, "scale").example.shape  # (3, 28, 28, 1), uint8
     """
     return ModelCard(tuple(data.input_shape), int(data.n_classes), np.asarray(data.x_val[:EXAMPLE_IMAGES]),
-                     str(preprocess))
+                     str(preprocess), tuple(data.class_names))
 
 
 def signature(card: ModelCard) -> ModelSignature:
