@@ -35,6 +35,8 @@ class DataConfig:
     test_fraction: float = 0.15
     max_samples: Optional[int] = None
     flip_keeps_label: bool = False
+    image_size: list[int] = field(default_factory=lambda: [32, 32])  # data=images: [height, width] after resizing
+    color_mode: str = "rgb"  # data=images: rgb or grayscale
     cache_dir: Optional[str] = None
     sources: dict[str, Any] = field(default_factory=dict)  # data.source picks one; each entry a _target_
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
+from tuner.config.images import color_mode_of, image_size_of
 from tuner.config.plugins import check_target
 from tuner.config.schema import (
     DEVICE_KINDS,
@@ -62,6 +63,7 @@ def validate(cfg: DictConfig) -> None:
         )
     if d.max_samples is not None and d.n_classes is not None and d.max_samples < 10 * d.n_classes:
         raise ConfigError(f"data.max_samples={d.max_samples}: keep at least {10 * d.n_classes} images, or null for all")
+    image_size_of(d.image_size), color_mode_of(d.color_mode)
     for group in ("model", "sampler", "pruner"):
         check_target(cfg.get(group), group)
     for name, entry in cfg.data.sources.items():

@@ -135,6 +135,15 @@ def class_names_of(images: Images, n_classes: int | None, name: str) -> tuple[st
     return names
 
 
+def _check_stratifiable(y: np.ndarray, class_names: tuple[str, ...], what: str, split: str) -> None:
+    """A DataError naming the class when a stratified split of ``y`` cannot keep every class on both sides."""
+    counts = np.bincount(y, minlength=len(class_names))
+    thin = [i for i, c in enumerate(counts) if c == 1]
+    if thin:
+        raise DataError(f"{what}: class '{class_names[thin[0]]}' has a single image left for {split}, which needs at "
+                        f"least two of each class to stratify; add images of that class, or remove its folder")
+
+
 @functools.lru_cache(maxsize=4)
 def _load(entry: str, name: str, source: str, path: str | None, n_classes: int | None, val_fraction: float,
           test_fraction: float, max_samples: int | None, seed: int, cache_dir: str) -> Dataset:
@@ -148,6 +157,7 @@ def _load(entry: str, name: str, source: str, path: str | None, n_classes: int |
     x, y, ids = images.x, images.y, images.ids
     rng = np.random.RandomState(seed)
     if max_samples is not None and max_samples < len(y):
+        _check_stratifiable(y, class_names, f"{name}/{source}", "data.max_samples")
         keep = np.sort(train_test_split(np.arange(len(y)), train_size=max_samples, stratify=y, random_state=rng)[0])
         x, y, ids = x[keep], y[keep], ids[keep]
     index = np.arange(len(y))
@@ -155,9 +165,11 @@ def _load(entry: str, name: str, source: str, path: str | None, n_classes: int |
         rest, val_size = index, val_fraction
         x_test, y_test, test_ids = images.test_x, images.test_y, images.test_ids
     else:
+        _check_stratifiable(y, class_names, f"{name}/{source}", "the test split (data.test_fraction)")
         rest, test = train_test_split(index, test_size=test_fraction, stratify=y, random_state=rng)
         test, val_size = np.sort(test), val_fraction / (1.0 - test_fraction)
         x_test, y_test, test_ids = x[test], y[test], ids[test]
+    _check_stratifiable(y[rest], class_names, f"{name}/{source}", "the validation split (data.val_fraction)")
     train, val = train_test_split(rest, test_size=val_size, stratify=y[rest], random_state=rng)
     return Dataset(
         x_train=x[train], y_train=y[train], x_val=x[val], y_val=y[val],

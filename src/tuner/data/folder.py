@@ -2,9 +2,10 @@
 and PNGs under ``Images/train/`` and ``Images/test/``.
 
 Every filename must name a file inside its image folder: absolute paths, ``..``
-and symlinks that lead outside are refused. Images must be 28×28 PNGs,
-grayscale or colour (converted to grayscale); any other size is an error
-naming the file, as is a missing, empty, truncated or non-PNG file. The test
+and symlinks that lead outside are refused. Images may be any format Pillow
+reads (PNG, JPEG, BMP, GIF, WebP), of any size and mode: each is resized to 28×28 and
+converted to grayscale by the decoder ``data=images`` uses (``tuner.data.decode``);
+a missing, empty, truncated or unreadable file is an error naming it. The test
 split keeps ``test.csv``'s order and its filenames become the submission's.
 A ``label`` column in ``test.csv`` is optional and only used to score an export.
 
@@ -22,13 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from tuner.data.decode import decode_images
 from tuner.data.images import Images
 from tuner.errors import DataError
 
 SIDE = 28
 LAYOUT = "train.csv (filename,label), test.csv (filename), Images/train/*.png, Images/test/*.png"
+FIX = "replace it with a readable image (PNG, JPEG, BMP, GIF, WebP) or remove its CSV row"
 
 
 @dataclass(frozen=True)
@@ -133,24 +135,5 @@ def _resolve(csv_path: Path, folder: Path, names: list[str]) -> list[str]:
 
 
 def decode_all(paths: list[str]) -> np.ndarray:
-    """Every image as (N, 28, 28, 1) uint8."""
-    out = np.empty((len(paths), SIDE, SIDE, 1), dtype=np.uint8)
-    for i, path in enumerate(paths):
-        out[i, ..., 0] = decode_png(path)
-    return out
-
-
-def decode_png(path: str) -> np.ndarray:
-    """One PNG as a 28×28 uint8 grayscale array; a DataError names the file otherwise."""
-    fix = "replace it with a 28x28 PNG or remove its CSV row"
-    if os.stat(path).st_size == 0:
-        raise DataError(f"{path}: empty (0 bytes); {fix}")
-    try:
-        with Image.open(path) as img:
-            if img.format != "PNG":
-                raise DataError(f"{path}: a {img.format} image, not a PNG; {fix}")
-            if img.size != (SIDE, SIDE):
-                raise DataError(f"{path}: {img.size[0]}x{img.size[1]} pixels, not {SIDE}x{SIDE}; {fix}")
-            return np.asarray(img.convert("L"))
-    except (OSError, SyntaxError, ValueError) as err:
-        raise DataError(f"{path}: not a readable PNG ({err}); {fix}") from err
+    """Every image as (N, 28, 28, 1) uint8, whatever its size and mode."""
+    return decode_images(paths, (SIDE, SIDE), "grayscale", FIX)

@@ -16,7 +16,9 @@ import numpy as np
 
 from tuner.data.cifar import HOW_TO_GET as CIFAR_HOW_TO_GET
 from tuner.data.cifar import batch_files, load_batches
+from tuner.config.images import color_mode_of, image_size_of
 from tuner.data.folder import folder_files, load_folder
+from tuner.data.folders import image_folder_files, load_image_folder
 from tuner.data.idx import idx_files, load_idx_folder
 from tuner.data.images import Images, index_ids
 from tuner.errors import DataError
@@ -82,6 +84,7 @@ def _keras(dataset: str, prefix: str, instead: str) -> Loader:
 IDX_HOW_TO_GET = "put the four IDX files (train-images-idx3-ubyte.gz, ...) in one folder and set data.path to it"
 FASHION_HOW_TO_GET = ("install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) for "
                       f"/usr/share/datasets/fashion-mnist, or {IDX_HOW_TO_GET}")
+IMAGES_HOW_TO_GET = "set data.path to a folder of class subfolders: DIR/train/<class>/* (and DIR/test/) or DIR/<class>/*"
 FOLDER_HOW_TO_GET = "unpack the Identify-the-Digits archive (train.csv, test.csv, Images/) and set data.path to it"
 
 
@@ -101,6 +104,13 @@ def sklearn8x8() -> Source:
 def folder() -> Source:
     """The "Identify the Digits" layout at ``data.path``."""
     return Source(load_folder, folder_files, FOLDER_HOW_TO_GET)
+
+
+def image_folder(image_size: Any, color_mode: str) -> Source:
+    """Class folders at ``data.path`` (``data=images``), decoded at ``data.image_size`` in ``data.color_mode``."""
+    size, color_mode = image_size_of(image_size), color_mode_of(color_mode)
+    return Source(functools.partial(load_image_folder, size=size, color_mode=color_mode), image_folder_files,
+                  IMAGES_HOW_TO_GET, key=f"{size[0]}x{size[1]}:{color_mode}", names_classes=True)
 
 
 def idx(prefix: str, how_to_get: str = IDX_HOW_TO_GET) -> Source:
