@@ -18,7 +18,8 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")  # reported every epoch: prunable
+# reported every epoch: prunable; the last two (training/scores.py) for unbalanced classes
+METRICS = ("val_accuracy", "val_loss", "accuracy", "loss", "val_balanced_accuracy", "val_macro_f1")
 MODEL_METRICS = ("n_params", "inference_ms")  # measured once per trained model
 DIRECTIONS = ("maximize", "minimize")
 DEVICE_KINDS = ("auto", "cpu", "gpu")

@@ -31,6 +31,7 @@ from tuner.data import Dataset
 from tuner.errors import TrialFailed
 from tuner.models.builder import build_optimizer
 from tuner.models.hyperparameters import value
+from tuner.training.scores import ClassScores
 
 log = logging.getLogger(__name__)
 EpochHook = Callable[[int, dict[str, float]], None]
@@ -125,7 +126,8 @@ def train(model: keras.Model, hp: Mapping[str, Any], data: Dataset, on_epoch: Ep
     as Keras does: ``*acc*`` up, anything else down). Raises TrialFailed when the loss stops being finite.
     """
     validation = batches(data.x_val, data.y_val, EVAL_BATCH, shuffle=False)
-    return _fit(model, hp, data.x_train, data.y_train, validation, int(hp["epochs"]), monitor, on_epoch)
+    scores = ClassScores(data.x_val, data.y_val, data.n_classes)
+    return _fit(model, hp, data.x_train, data.y_train, validation, int(hp["epochs"]), monitor, on_epoch, scores)
 
 
 def refit(model: keras.Model, hp: Mapping[str, Any], data: Dataset, epochs: int) -> TrainResult:
@@ -137,17 +139,21 @@ def refit(model: keras.Model, hp: Mapping[str, Any], data: Dataset, epochs: int)
 
 
 def _fit(model: keras.Model, hp: Mapping[str, Any], x: np.ndarray, y: np.ndarray, validation: Any, epochs: int,
-         monitor: str, on_epoch: EpochHook | None) -> TrainResult:
+         monitor: str, on_epoch: EpochHook | None, scores: ClassScores | None = None) -> TrainResult:
     batch_size = int(hp["batch_size"])
     compile_model(model, hp, steps=epochs * math.ceil(len(x) / batch_size))
-    callbacks: list[keras.callbacks.Callback] = [_Hook(on_epoch or (lambda epoch, logs: None))]
+    callbacks: list[keras.callbacks.Callback] = [] if scores is None else [scores]  # first: the rest see its logs
+    callbacks.append(_Hook(on_epoch or (lambda epoch, logs: None)))
+    mode = "max" if "acc" in monitor or "f1" in monitor else "min"
     stopper, patience = None, int(value(hp, "patience"))
     if patience > 0 or (value(hp, "restore_best") and validation is not None):
         # Keras restores the best epoch's weights at the end of fit even when it never stopped early
-        stopper = keras.callbacks.EarlyStopping(monitor, patience=patience or epochs + 1, restore_best_weights=True)
+        stopper = keras.callbacks.EarlyStopping(monitor, patience=patience or epochs + 1, mode=mode,
+                                                restore_best_weights=True)
         callbacks.append(stopper)
     if value(hp, "lr_schedule") == "reduce_on_plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor, factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE))
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor, factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE,
+                                                           mode=mode))
     start = time.perf_counter()
     fit = model.fit(batches(x, y, batch_size, shuffle=True), validation_data=validation, epochs=epochs,
                     shuffle=False, verbose=0, callbacks=callbacks)  # the pipeline shuffles
