@@ -10,17 +10,21 @@ from tuner.app import join_study, run_study
 
 from ..conftest import ROOT, TINY_CNN
 from ..datafiles import FASHION_DIR, FASHION_MISSING, write_cifar_folder
+from ..imagefolders import write_class_folders
 
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
 
 
 def test_the_contract_experiments_exist():
     assert {"digits_mlp", "digits_cnn", "digits_mlp_vs_cnn", "fashion_mlp", "fashion_cnn", "cifar_mlp", "cifar_cnn",
-            "digits_tutorial"} <= set(EXPERIMENTS)
+            "images_mlp", "images_cnn", "digits_tutorial"} <= set(EXPERIMENTS)
 
 
 def task_data(name: str, folder: Path) -> list[str]:
-    """CIFAR-10 ships with no data: synthetic batches; Fashion-MNIST is Debian's package."""
+    """CIFAR-10 ships with no data: synthetic batches; images: class folders written here; Fashion-MNIST is
+    Debian's package."""
+    if name.startswith("images"):
+        return [f"data.path={write_class_folders(folder / 'photos', per_class=20, test='unlabelled')}"]
     if name.startswith("cifar"):
         return [f"data.path={write_cifar_folder(folder / 'cifar-10-batches-py', n_per_batch=100)}"]
     if name.startswith("fashion") and not FASHION_DIR.is_dir():
