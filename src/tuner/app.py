@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from tuner.study.catalog import StudyInfo
     from tuner.submission.export import Submission
     from tuner.submission.plan import ExportPlan
+    from tuner.submission.predict import Predictions, PredictPlan
     from tuner.tracking.removal import ExperimentRemoval
 
 log = logging.getLogger("tuner")
@@ -71,6 +72,7 @@ def plan(cfg: DictConfig, overrides: list[str] | None = None) -> Plan:
 def export_plan(cfg: DictConfig) -> ExportPlan:
     """The export's part of ``cfg``."""
     from tuner.submission.plan import ExportPlan
+    from tuner.submission.predict import Predictions, PredictPlan
 
     s = settings(cfg)
     return ExportPlan(study=study_ref(s), options=s.export, data=s.data, seed=s.seed, tracking_uri=s.tracking.uri,
@@ -114,6 +116,28 @@ def export(cfg: DictConfig) -> Submission:
     p = export_plan(cfg)
     configure(p.device)
     return export_submission(p)
+
+
+def predict_plan(cfg: DictConfig) -> PredictPlan:
+    """What ``tuner.predict`` needs of ``cfg``: the experiment, its data section, the ``predict`` options."""
+    from tuner.submission.predict import PredictPlan
+
+    s = settings(cfg)
+    return PredictPlan(s.name, s.data, s.predict, s.tracking.uri, study_ref(s).folder)
+
+
+def predict(cfg: DictConfig) -> Predictions:
+    """Label new images with the submitted model of ``cfg``'s experiment (``tuner.submission.predict``).
+
+    Example::
+
+        predict(compose(["+experiment=images_cnn", "predict.input=new_photos"])).path
+    """
+    from tuner.submission.predict import predict_images
+    from tuner.training.device import configure
+
+    configure(settings(cfg).device)
+    return predict_images(predict_plan(cfg))
 
 
 def leaderboard(cfg: DictConfig) -> str:

@@ -20,6 +20,7 @@ from tuner.config.schema import (
                                  DeviceConfig,
                                  ExportConfig,
                                  LeaderboardConfig,
+                                 PredictConfig,
                                  SearchConfig,
                                  TrackingConfig,
                                  TunerConfig,
@@ -29,5 +30,5 @@ from tuner.config.settings import plain, to_settings
 from tuner.config.validate import objectives, validate
 
 __all__ = ["CONF_DIR", "DEVICE_KINDS", "DIRECTIONS", "METRICS", "MODEL_METRICS", "DataConfig", "DeviceConfig",
-           "ExportConfig", "LeaderboardConfig", "SearchConfig", "TrackingConfig", "TunerConfig", "compose",
+           "ExportConfig", "LeaderboardConfig", "PredictConfig", "SearchConfig", "TrackingConfig", "TunerConfig", "compose",
            "drop_password", "experiment_dir", "hide_password", "hide_passwords_in_logs", "instantiate", "objectives", "plain", "to_settings", "to_yaml", "validate"]

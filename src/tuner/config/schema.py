@@ -85,6 +85,14 @@ class ExportConfig:
 
 
 @dataclass
+class PredictConfig:
+    input: Optional[str] = None   # python -m tuner.predict: a folder (walked recursively) or one image file
+    output: Optional[str] = None  # the CSV it writes; null: experiments/<name>/predictions.csv
+    model: Optional[str] = None   # models:/tuner-<name>/<version>; null: the version the last export registered
+    probabilities: bool = False   # also one column per class with its probability
+
+
+@dataclass
 class LeaderboardConfig:
     top: int = 10
 
@@ -103,6 +111,7 @@ class TunerConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     leaderboard: LeaderboardConfig = field(default_factory=LeaderboardConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
 
 
 ConfigStore.instance().store(name="tuner_schema", node=TunerConfig)

@@ -157,6 +157,18 @@ def _test(walker: _Walker, folder: Path, names: tuple[str, ...]) -> tuple[list[s
     return loose, None, [os.path.relpath(p, folder) for p in loose]
 
 
+def list_images(folder: Path) -> tuple[list[str], int]:
+    """Every image under ``folder`` (walked recursively, hidden folders left out, no symlink leaving it), sorted,
+    and how many other files were skipped.
+
+    Example::
+
+        paths, skipped = list_images(Path("new_photos"))
+    """
+    walker = _Walker(folder)
+    return walker.images(str(folder)), walker.skipped
+
+
 def available_memory() -> int:
     """Bytes of memory available to a new allocation now (Linux's MemAvailable; else the free pages)."""
     try:

@@ -131,10 +131,17 @@ def log_keras(client: MlflowClient, experiment_id: str, run_id: str, model: Any,
 def load_keras(client: MlflowClient, uri: str, model_id: str, dst: Path) -> Any:
     """Download the LoggedModel ``model_id`` of the store at ``uri`` into ``dst`` and load it as a ``keras.Model``
     with Keras' safe mode on (a ``.keras`` file never runs code)."""
+    return load_keras_with_metadata(client, uri, model_id, dst)[0]
+
+
+def load_keras_with_metadata(client: MlflowClient, uri: str, model_id: str, dst: Path) -> tuple[Any, dict[str, Any]]:
+    """``load_keras``, and the model's tuner metadata (``metadata(card)``: class names, input shape) from its
+    ``MLmodel`` file; ``{}`` for a model logged without any."""
     import mlflow.keras
     from mlflow.artifacts import download_artifacts
 
     location = client.get_logged_model(model_id).artifact_location
     local = download_artifacts(artifact_uri=location, dst_path=str(dst), tracking_uri=uri)
     (dst / "loaded").mkdir(parents=True, exist_ok=True)  # mlflow.keras copies the model there to load it
-    return mlflow.keras.load_model(local, dst_path=str(dst / "loaded"), load_model_kwargs={"safe_mode": True})
+    model = mlflow.keras.load_model(local, dst_path=str(dst / "loaded"), load_model_kwargs={"safe_mode": True})
+    return model, dict(Model.load(local).metadata or {})
