@@ -12,6 +12,7 @@ from tuner.config import compose
 from tuner.data import load_dataset, load_images
 from tuner.data.decode import decode_image
 from tuner.data.folders import scan
+from tuner.errors import DataError
 
 from ..imagefolders import CLASSES, KINDS, write_class_folders
 
@@ -82,3 +83,17 @@ def test_the_cache_holds_the_decode_and_a_new_image_size_decodes_again(tmp_path)
     assert list(again.class_names) == list(CLASSES)
     other = load_images(images_data(root, "data.image_size=[8,8]"), cache)
     assert other.x.shape[1:] == (8, 8, 3) and len(list(cache.iterdir())) == 2
+
+
+def test_the_parallel_decode_gives_what_one_core_gives_and_names_a_bad_file(tmp_path, monkeypatch):
+    from tuner.data import decode
+
+    root = write_class_folders(tmp_path / "photos", per_class=len(KINDS))
+    paths = [p for p, _ in scan(root).train]
+    monkeypatch.setattr(decode, "PARALLEL_FROM", 4)
+    monkeypatch.setattr(decode, "CHUNK", 5)  # several chunks, in several worker processes
+    np.testing.assert_array_equal(decode.decode_images(paths, (16, 16), "rgb", workers=2),
+                                  decode.decode_images(paths, (16, 16), "rgb", workers=1))
+    Path(paths[13]).write_bytes(b"not an image")
+    with pytest.raises(DataError, match=f"{paths[13]}: not a readable image"):
+        decode.decode_images(paths, (16, 16), "rgb", workers=2)

@@ -5,7 +5,9 @@ images ``tuner.predict`` labels, so new images reach a model exactly as its trai
 reads PNG, JPEG, BMP, GIF (its first frame) and WebP in any of its modes (L, RGB, RGBA, P, ...); the EXIF
 orientation is applied, then the image is converted to ``L`` (grayscale) or ``RGB`` (any alpha dropped)
 and resized with bilinear filtering. Pillow's decompression-bomb limit stays on and its warning is an
-error. Pillow releases the GIL while it decodes and resizes, so a thread pool uses every core.
+error. Large folders decode in worker processes, one per core: Pillow releases the GIL only inside its C
+decoder, and the Python around it (opening, EXIF, conversion) took two thirds of the time, so threads
+scaled no further than 1.05x on two cores (bench/decode_images.py).
 
 Example::
 
@@ -16,8 +18,10 @@ Example::
 from __future__ import annotations
 
 import os
+import sys
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from typing import Sequence
 
 import numpy as np
@@ -28,7 +32,8 @@ from tuner.errors import DataError
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 COLOR_MODES = {"rgb": ("RGB", 3), "grayscale": ("L", 1)}  # data.color_mode -> (Pillow mode, channels)
 PROGRESS_FROM = 2000  # a folder of at least this many images shows a progress bar while it decodes
-CHUNK = 64  # images per task of the thread pool
+PARALLEL_FROM = 2000  # fewer images decode in this process: starting worker processes would cost more
+CHUNK = 256  # images per task of a worker process
 
 
 def is_image(name: str) -> bool:
@@ -75,8 +80,9 @@ def decode_image(path: str, size: tuple[int, int], color_mode: str, fix: str = "
 
 def decode_images(paths: Sequence[str], size: tuple[int, int], color_mode: str, fix: str = "replace or remove it",
                   workers: int | None = None) -> np.ndarray:
-    """Every image of ``paths`` as ``(N, H, W, C)`` uint8, decoded by ``workers`` threads (default: every core
-    this process may use), with a progress bar from ``PROGRESS_FROM`` images on.
+    """Every image of ``paths`` as ``(N, H, W, C)`` uint8, decoded by ``workers`` processes (default: every core
+    this process may use; one, in this process, for fewer than ``PARALLEL_FROM`` images), with a progress bar
+    from ``PROGRESS_FROM`` images on. The first file that does not decode stops the rest (a DataError naming it).
 
     Example::
 
@@ -84,25 +90,35 @@ def decode_images(paths: Sequence[str], size: tuple[int, int], color_mode: str, 
     """
     out = np.empty((len(paths), *size, channels(color_mode)), dtype=np.uint8)
     workers = workers or len(os.sched_getaffinity(0))
-
-    def run(start: int) -> int:
-        for i in range(start, min(start + CHUNK, len(paths))):
-            out[i] = decode_image(paths[i], size, color_mode, fix)
-        return min(start + CHUNK, len(paths)) - start
-
-    starts = range(0, len(paths), CHUNK)
-    if workers == 1 or len(paths) <= CHUNK:
-        for start in starts:
-            run(start)
+    if workers == 1 or len(paths) < PARALLEL_FROM:
+        for i, path in enumerate(paths):
+            out[i] = decode_image(path, size, color_mode, fix)
         return out
     from tqdm.auto import tqdm
 
-    with ThreadPoolExecutor(workers, thread_name_prefix="tuner-decode") as pool, \
+    starts = range(0, len(paths), CHUNK)
+    with ProcessPoolExecutor(workers, mp_context=_context()) as pool, \
             tqdm(total=len(paths), unit="img", desc="decoding", disable=len(paths) < PROGRESS_FROM) as bar:
         try:
-            for done in pool.map(run, starts):
-                bar.update(done)
+            chunks = [list(paths[start:start + CHUNK]) for start in starts]
+            for start, block in zip(starts, pool.map(_decode_chunk, chunks, [size] * len(chunks),
+                                                     [color_mode] * len(chunks), [fix] * len(chunks))):
+                out[start:start + len(block)] = block
+                bar.update(len(block))
         except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # the first bad file stops the rest
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
     return out
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """Forked workers (they start at once) unless TensorFlow is loaded: a fork would copy its threads in a
+    broken state, so those are spawned (each imports tuner's data stage first, about 1.5 s)."""
+    if "tensorflow" in sys.modules or "fork" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    return multiprocessing.get_context("fork")
+
+
+def _decode_chunk(paths: list[str], size: tuple[int, int], color_mode: str, fix: str) -> np.ndarray:
+    """One worker's share: ``paths`` decoded in order."""
+    return np.stack([decode_image(path, size, color_mode, fix) for path in paths])
