@@ -97,3 +97,11 @@ def test_the_parallel_decode_gives_what_one_core_gives_and_names_a_bad_file(tmp_
     Path(paths[13]).write_bytes(b"not an image")
     with pytest.raises(DataError, match=f"{paths[13]}: not a readable image"):
         decode.decode_images(paths, (16, 16), "rgb", workers=2)
+
+
+def test_an_animated_gif_gives_its_first_frame(tmp_path):
+    red, blue = Image.new("RGB", (10, 10), (255, 0, 0)), Image.new("RGB", (10, 10), (0, 0, 255))
+    red.save(tmp_path / "anim.gif", save_all=True, append_images=[blue], duration=100)
+    assert Image.open(tmp_path / "anim.gif").n_frames == 2
+    x = decode_image(str(tmp_path / "anim.gif"), (4, 4), "rgb")
+    assert x[..., 0].min() > 200 and x[..., 2].max() < 50
