@@ -76,6 +76,8 @@ def main(repeats: int, builds: int) -> None:
         "difference_pct": round(100 * added / median["builtin"], 1), "builtin_spread_s": round(spread, 2),
         "within_spread": abs(added) <= spread, "builds": builds, "builtin_build_ms": round(building["builtin"]),
         "user_build_ms": round(building["user"]),
+        "builtin_trials_s": [round(v, 2) for v in seconds["builtin"]],
+        "user_trials_s": [round(v, 2) for v in seconds["user"]],
         "builtin_val_accuracy": [round(a, 4) for a in accuracy["builtin"]],
         "user_val_accuracy": [round(a, 4) for a in accuracy["user"]]})
 
