@@ -104,11 +104,11 @@ def test_tuners_own_builder_is_the_default_and_not_wrapped():
 
 
 @pytest.mark.parametrize(("path", "message"), [
-    ("no_such_module.build", "model.builder=no_such_module.build: cannot import module 'no_such_module' "
-                             "(ModuleNotFoundError"),
+    ("no_such_module.build", ("model.builder=no_such_module.build: cannot import module 'no_such_module' "
+                              "(ModuleNotFoundError")),
     ("users_model.nope", "model.builder=users_model.nope: module 'users_model' ("),
-    ("users_model.NOT_A_FUNCTION", "model.builder=users_model.NOT_A_FUNCTION: 'NOT_A_FUNCTION' is a int, not a "
-                                   "function; name a function build(hp, input_shape, n_classes)"),
+    ("users_model.NOT_A_FUNCTION", ("model.builder=users_model.NOT_A_FUNCTION: 'NOT_A_FUNCTION' is a int, not a "
+                                    "function; name a function build(hp, input_shape, n_classes)")),
     ("build", "model.builder=build: give <module>.<function>"),
 ])
 def test_a_builder_that_does_not_import_or_is_no_function_is_a_config_error(users, path, message):
@@ -126,8 +126,8 @@ def test_a_module_that_fails_to_import_is_named(workdir):
 
 
 @pytest.mark.parametrize(("name", "message"), [
-    ("three_units", "model.builder=users_model.three_units returned a model whose output has 3 units; it must end "
-                    "in one output of n_classes=5 units"),
+    ("three_units", ("model.builder=users_model.three_units returned a model whose output has 3 units; it must end "
+                     "in one output of n_classes=5 units")),
     ("raises", "model.builder=users_model.raises raised ValueError: no model for blocks=2"),
     ("not_a_model", "model.builder=users_model.not_a_model returned a str, not a keras.Model"),
 ])

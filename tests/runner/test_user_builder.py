@@ -95,7 +95,7 @@ def test_a_builder_that_raises_inside_a_trial_fails_that_trial_naming_the_builde
     assert all(t.state.name == "COMPLETE" for t in trials if t.params["blocks"] == 1)
     assert failed.user_attrs[FAIL_REASON] == ("model.builder=users_net.flaky raised ValueError: two blocks are not "
                                               "supported")
-    assert list(child_runs(cfg)["tags.optuna.fail_reason"])[0] == failed.user_attrs[FAIL_REASON]
+    assert child_runs(cfg)["tags.optuna.fail_reason"].iloc[0] == failed.user_attrs[FAIL_REASON]
 
 
 @pytest.mark.slow
