@@ -114,3 +114,15 @@ def test_a_builder_that_does_not_import_stops_before_any_data_loads(make_cfg, us
         app.prepare(make_cfg("model.builder=users_nett.build", BLOCKS))
     with pytest.raises(ConfigError, match="unknown hyperparameter 'blocks' at search.space.blocks"):
         app.prepare(make_cfg(BLOCKS))
+
+
+def test_a_grid_enumerates_a_users_own_keys(make_cfg, users_net):
+    import optuna
+
+    from tuner.search.samplers import grid_space
+
+    prepared = app.prepare(make_cfg("model.builder=users_net.build", BLOCKS, "sampler=grid",
+                                    "search.space.width=8", "search.space.dropout=0.0",
+                                    "search.space.learning_rate=0.001"))
+    assert isinstance(prepared.sampler, optuna.samplers.GridSampler)
+    assert grid_space(prepared.space)["blocks"] == [1, 2]
