@@ -78,6 +78,8 @@ def test_a_users_builder_searches_its_own_keys_logs_them_and_exports(make_cfg, u
     assert ensemble.trials == (0, 1) and ensemble.rows > 0 and ensemble.model_version == 1
     refit = app.export(make_cfg("model.builder=users_net.build", BLOCKS, "export.refit=true"))
     assert refit.refit_epochs == 1 and refit.model_version == 2
+    assert {"best_model/saliency.png", "best_model/first_conv_filters.png"} <= set(refit.insight), \
+        "insight looks inside the user's nested model"
     loaded = mlflow.pyfunc.load_model(f"models:/tuner-{cfg.name}/2")
     assert loaded.metadata.metadata["custom_modules"] == ["users_net"]
     assert Path(loaded.metadata.flavors["python_function"]["loader_module"]) == Path("tuner_keras_loader")
