@@ -128,3 +128,13 @@ def test_a_grid_enumerates_a_users_own_keys(make_cfg, users_net):
                                     "search.space.learning_rate=0.001"))
     assert isinstance(prepared.sampler, optuna.samplers.GridSampler)
     assert grid_space(prepared.space)["blocks"] == [1, 2]
+
+
+@pytest.mark.slow
+def test_worker_processes_import_the_users_builder_too(make_cfg, users_net):
+    cfg = make_cfg("model.builder=users_net.build", BLOCKS, "search.n_trials=2", "search.n_workers=2")
+    app.run(cfg)
+    trials = app.join_study(cfg).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
+    assert {t.params["blocks"] for t in trials} <= {1, 2}
+    assert list(child_runs(cfg)["params.blocks"].notna()) == [True, True]
