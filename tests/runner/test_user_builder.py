@@ -60,7 +60,8 @@ def users_net(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def child_runs(cfg):
     mlflow.set_tracking_uri(cfg.tracking.uri)
     runs = mlflow.search_runs(experiment_names=[cfg.name], output_format="pandas")
-    return runs[runs["tags.mlflow.parentRunId"].notna()].sort_values("tags.optuna.trial_number", key=lambda n: n.astype(int))
+    children = runs[runs["tags.mlflow.parentRunId"].notna()]
+    return children.sort_values("tags.optuna.trial_number", key=lambda n: n.astype(int))
 
 
 @pytest.mark.slow

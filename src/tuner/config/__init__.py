@@ -30,5 +30,5 @@ from tuner.config.validate import objectives, validate
 
 __all__ = ["CONF_DIR", "DEVICE_KINDS", "DIRECTIONS", "METRICS", "MODEL_METRICS", "DataConfig", "DeviceConfig",
            "ExportConfig", "LeaderboardConfig", "SearchConfig", "TrackingConfig", "TunerConfig", "compose",
-           "drop_password", "experiment_dir", "hide_password", "hide_passwords_in_logs", "instantiate", "objectives", "plain", "to_settings", "to_yaml", "user_builder",
-           "validate"]
+           "drop_password", "experiment_dir", "hide_password", "hide_passwords_in_logs", "instantiate", "objectives",
+           "plain", "to_settings", "to_yaml", "user_builder", "validate"]
