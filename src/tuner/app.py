@@ -175,12 +175,13 @@ def join_study(cfg: DictConfig) -> optuna.Study:
     """The study ``cfg`` describes, created if it does not exist yet (what a run opens before its first trial).
 
     Its data is not loaded: of what the study was trained on, only the config's parts are checked."""
+    from tuner.config import user_builder
     from tuner.search import parse_space
     from tuner.study import join_study as join
     from tuner.study import trained_on
 
     p = plan(cfg)
-    return join(p.study, p.goals, parse_space(p.search.space), trained=trained_on(p.data, p.seed, p.model))[0]
+    return join(p.study, p.goals, parse_space(p.search.space, user_builder=user_builder(p.model) is not None), trained=trained_on(p.data, p.seed, p.model))[0]
 
 
 def studies(cfg: DictConfig) -> list[StudyInfo]:

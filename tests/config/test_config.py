@@ -17,6 +17,10 @@ from tuner.errors import ConfigError
         ("search.metric=f1", "unknown metric 'f1' at search.metric; choose one of: val_accuracy"),
         ("search.direction=up", "unknown direction 'up' at search.direction"),
         ("data.val_fraction=0.9", "data.val_fraction=0.9"),
+        ("model.builder=build", "model.builder='build': give <module>.<function>, e.g. model.builder=my_model.build"),
+        ("model.builder=3", "model.builder=3: give <module>.<function>"),
+        ("model.input_stage=maybe", "model.input_stage='maybe': give true"),
+        ("model.input_stage=false", "model.input_stage=false applies to a builder of your own (model.builder=...)"),
     ],
 )
 def test_bad_values_are_rejected_before_loading(override, message):

@@ -6,7 +6,7 @@ import pytest
 from tuner.config import compose
 from tuner.errors import ConfigError
 from tuner.search.sampling import sample, trial_seed
-from tuner.search.space import parse_space
+from tuner.search.space import first_values, parse_space
 
 BASE = {
     "arch": "mlp", "width": {"type": "int", "low": 8, "high": 64, "log": True}, "depth": 2,
@@ -105,3 +105,48 @@ def test_trial_seeds_are_distinct_and_stable():
     seeds = [trial_seed(0, n) for n in range(100)]
     assert len(set(seeds)) == 100 and seeds == [trial_seed(0, n) for n in range(100)]
     assert trial_seed(1, 0) != trial_seed(0, 0)
+
+
+USERS = {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32, "epochs": 1}
+
+
+def test_with_a_users_builder_keys_of_its_own_are_allowed_and_drawn():
+    space = parse_space({**USERS, "blocks": {"type": "int", "low": 1, "high": 4}, "kind": "wide",
+                         "mix": {"type": "categorical", "choices": ["a", 2]}, "rate": {"type": "float", "low": 0.1,
+                                                                                    "high": 0.9, "log": True},
+                         "extra": {"type": "int", "low": 2, "high": 3, "when": {"kind": "wide"}},
+                         "filters": {"type": "int", "low": 4, "high": 8}}, user_builder=True)
+    assert space["blocks"].type == "int" and space["kind"].value == "wide" and space["mix"].choices == ("a", 2)
+    assert space["filters"].when == {}, "a user's builder reads filters without an implicit arch=cnn"
+    hp = sample(optuna.trial.FixedTrial({"blocks": 3, "mix": 2, "rate": 0.5, "extra": 2, "filters": 4}), space)
+    assert hp["blocks"] == 3 and hp["mix"] == 2 and hp["extra"] == 2
+    assert first_values(space) == {**USERS, "blocks": 1, "kind": "wide", "mix": "a", "rate": 0.1, "extra": 2,
+                                   "filters": 4}
+
+
+def test_without_a_users_builder_a_key_of_its_own_stays_an_error_naming_the_hook():
+    with pytest.raises(ConfigError, match="unknown hyperparameter 'blocks' at search.space.blocks; .*a key of your "
+                                          "own needs a builder of your own: model.builder=<module>.<function>"):
+        parse_space({**BASE, "blocks": {"type": "int", "low": 1, "high": 4}})
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"type": "int", "low": 4, "high": 1}, "search.space.blocks: low=4 is greater than high=1; swap them"),
+    ({"type": "int", "low": 1.5, "high": 4}, "search.space.blocks.low must be a whole number, got 1.5"),
+    ({"type": "float", "low": "a", "high": 4}, "search.space.blocks.low must be a number, got 'a'"),
+    ({"type": "int", "low": 0, "high": 4, "log": True}, "search.space.blocks: log scale needs low > 0"),
+    ({"type": "categorical", "choices": []}, "search.space.blocks.choices must be a non-empty list"),
+    ({"type": "integer", "low": 1, "high": 4}, "unknown type 'integer' at search.space.blocks.type"),
+    ([1, 2], "search.space.blocks=[1, 2]: pin a number, a string or true/false, or give a spec"),
+])
+def test_a_users_key_is_checked_by_type_and_range(entry, message):
+    with pytest.raises(ConfigError) as err:
+        parse_space({**USERS, "blocks": entry}, user_builder=True)
+    assert message in str(err.value)
+
+
+def test_a_users_builder_needs_only_the_training_keys_and_tuners_keys_keep_their_checks():
+    with pytest.raises(ConfigError, match="search.space is missing epochs"):
+        parse_space({k: v for k, v in USERS.items() if k != "epochs"}, user_builder=True)
+    with pytest.raises(ConfigError, match="unknown value 'adamm' at search.space.optimizer"):
+        parse_space({**USERS, "optimizer": "adamm"}, user_builder=True)

@@ -10,7 +10,7 @@ Example::
 from __future__ import annotations
 
 from tuner.config.compose import CONF_DIR, compose, experiment_dir, to_yaml
-from tuner.config.plugins import instantiate
+from tuner.config.plugins import instantiate, user_builder
 from tuner.config.schema import (
                                  DEVICE_KINDS,
                                  DIRECTIONS,
@@ -30,5 +30,6 @@ from tuner.config.settings import plain, to_settings
 from tuner.config.validate import objectives, validate
 
 __all__ = ["CONF_DIR", "DEVICE_KINDS", "DIRECTIONS", "METRICS", "MODEL_METRICS", "DataConfig", "DeviceConfig",
-           "ExportConfig", "LeaderboardConfig", "PredictConfig", "SearchConfig", "TrackingConfig", "TunerConfig", "compose",
-           "drop_password", "experiment_dir", "hide_password", "hide_passwords_in_logs", "instantiate", "objectives", "plain", "to_settings", "to_yaml", "validate"]
+           "ExportConfig", "LeaderboardConfig", "PredictConfig", "SearchConfig", "TrackingConfig", "TunerConfig",
+           "compose", "drop_password", "experiment_dir", "hide_password", "hide_passwords_in_logs", "instantiate",
+           "objectives", "plain", "to_settings", "to_yaml", "user_builder", "validate"]

@@ -2,8 +2,9 @@
 by Hydra's ``_target_``, so tuner's own are just the first entries of each group.
 
 Every ``_target_`` stays inside ``tuner.*``, ``optuna.*`` or ``keras.*``: config chooses among code that
-ships with those packages, it never imports a user's module (a user's own model enters through one
-documented hook, ``model.builder``, in a later release).
+ships with those packages, it never imports a user's module. A user's own model enters through one
+documented hook, ``model.builder`` (a dotted path to a function, ``tuner.models.custom``), which is not a
+``_target_``: ``user_builder`` reads it, and ``instantiate`` leaves it and ``model.input_stage`` out.
 
 Example::
 
@@ -18,6 +19,22 @@ from typing import Any
 from tuner.errors import ConfigError, TunerError
 
 ALLOWED_TARGETS = ("tuner.", "optuna.", "keras.")
+BUILTIN_BUILDER = "tuner.models.build_model"  # what model.builder may also name: tuner's own builder
+HOOK_KEYS = ("builder", "input_stage")  # model.* keys that are settings of the hook, not arguments of _target_
+
+
+def user_builder(model: Any) -> str | None:
+    """The dotted path ``model.builder`` names (of the ``model`` config), or None for tuner's own builder (the key
+    missing or null, or naming ``tuner.models.build_model``).
+
+    Example::
+
+        user_builder({"_target_": "tuner.models.build_model", "builder": "my_model.build"})  # "my_model.build"
+    """
+    if model is None or not hasattr(model, "get"):
+        return None
+    path = model.get("builder")
+    return None if path is None or str(path) == BUILTIN_BUILDER else str(path)
 
 
 def check_target(node: Any, key: str) -> str:
@@ -42,6 +59,8 @@ def instantiate(node: Any, key: str, **kwargs: Any) -> Any:
     from hydra.utils import instantiate as hydra_instantiate
 
     target = check_target(node, key)
+    if key == "model":
+        node = {k: v for k, v in node.items() if k not in HOOK_KEYS}
     try:
         return hydra_instantiate(node, **kwargs)
     except TunerError:

@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig
 
 from tuner.config.images import color_mode_of, image_size_of
-from tuner.config.plugins import check_target
+from tuner.config.plugins import check_target, user_builder
 from tuner.config.schema import (
     DEVICE_KINDS,
     DIRECTIONS,
@@ -66,6 +66,7 @@ def validate(cfg: DictConfig) -> None:
     image_size_of(d.image_size), color_mode_of(d.color_mode)
     for group in ("model", "sampler", "pruner"):
         check_target(cfg.get(group), group)
+    _check_hook(cfg.model)
     for name, entry in cfg.data.sources.items():
         check_target(entry, f"data.sources.{name}")
     objectives(cfg.search)
@@ -75,6 +76,22 @@ def validate(cfg: DictConfig) -> None:
     if cfg.device.kind == "cpu" and cfg.device.mixed_precision:
         raise ConfigError("device.mixed_precision=true needs a GPU (float16 is slower on a CPU); "
                           "use device=gpu or device=auto, or set device.mixed_precision=false")
+
+
+def _check_hook(model: Any) -> None:
+    """``model.builder`` a dotted path or null, ``model.input_stage`` true or false (only a user's builder may
+    turn it off: tuner's own always scales its input)."""
+    path = model.get("builder")
+    if path is not None and (not isinstance(path, str) or "." not in path.strip(".")):
+        raise ConfigError(f"model.builder={path!r}: give <module>.<function>, e.g. model.builder=my_model.build "
+                          "(my_model.py in the current folder), or null for tuner's own builder")
+    stage = model.get("input_stage", True)
+    if not isinstance(stage, bool):
+        raise ConfigError(f"model.input_stage={stage!r}: give true (tuner scales and augments the images first) "
+                          "or false")
+    if stage is False and user_builder(model) is None:
+        raise ConfigError("model.input_stage=false applies to a builder of your own (model.builder=...); tuner's "
+                          "own builder always scales its input: remove model.input_stage=false")
 
 
 def objectives(search: Any) -> list[tuple[str, str]]:

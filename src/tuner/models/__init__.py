@@ -17,5 +17,7 @@ from tuner.models.builder import (
     initializer,
     new_session,
 )
+from tuner.models.custom import UserBuilder, model_builder, probe
 
-__all__ = ["build_model", "build_optimizer", "describe", "initializer", "new_session"]
+__all__ = ["UserBuilder", "build_model", "build_optimizer", "describe", "initializer", "model_builder", "new_session",
+           "probe"]

@@ -40,6 +40,7 @@ def run_study(plan: Plan) -> float | None:
     """
     prepared = prepare(plan)
     data = load_dataset(plan.data, plan.seed)  # a data error stops the run before anything is tracked
+    prepared.check_builder(data)  # a user's builder that cannot build its model stops the run here too
     study, created, tracker = open_tracked(plan, prepared, data)  # refused if trained on other data: before training
     name = plan.study.name
     reap(study, tracker)  # trials left RUNNING by a crashed run: FAIL, their runs KILLED

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import optuna
 
-from tuner.config import instantiate
 from tuner.data import Dataset, digest
 from tuner.errors import TrialFailed, TunerError
+from tuner.models.custom import model_builder, shipped
 from tuner.models.hyperparameters import value
 from tuner.runner.plan import Plan
 from tuner.search import Param, sample, trial_seed
@@ -171,7 +171,7 @@ class TrialRunner:
 
         ctx, data = self.ctx, self.ctx.data
         if ctx.builder is None:
-            ctx.builder = instantiate(self.plan.model, "model")
+            ctx.builder = model_builder(self.plan.model)
         new_session(self.seed)
         model = ctx.builder(self.hp, data.input_shape, data.n_classes, data.pixel_mean)
         self.figures[records.N_PARAMS] = model.count_params()
@@ -223,7 +223,8 @@ class TrialRunner:
                     {records.TAG_PRUNE_REASON: pruned} if pruned else {})
             log_trial(self.ctx.tracker, self.run_id, self.trial.number, self.epochs, self.layer_table)
             model = self.model if state == "COMPLETE" else None
-            card = card_for(self.ctx.data, value(self.hp, "preprocess")) if model is not None else None
+            card = (card_for(self.ctx.data, value(self.hp, "preprocess"), *shipped(self.ctx.builder))
+                    if model is not None else None)
             self.ctx.tracker.end_trial(self.run_id, state, self.figures, tags, model, card, self.ctx.dataset)
         self.model = None
         summary = {k: round(v, 4) for k, v in self.figures.items() if k.startswith("final_val")}

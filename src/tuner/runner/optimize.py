@@ -20,13 +20,14 @@ from typing import Any, Callable, NamedTuple
 import optuna
 from tqdm import tqdm
 
-from tuner.config import instantiate
+from tuner.config import instantiate, user_builder
 from tuner.data import Dataset, check_source
 from tuner.errors import ConfigError, TrialFailed, TunerError
+from tuner.models.custom import model_builder, probe
 from tuner.runner.coordinate import guard_slot, stale_callback, wait_for_slot
 from tuner.runner.objective import Context, make_objective
 from tuner.runner.plan import Plan
-from tuner.search import Param, check_flip, misfit_of, parse_space
+from tuner.search import Param, check_flip, first_values, misfit_of, parse_space
 from tuner.study import best_completed, finished_count, join_study, trained_on
 from tuner.study.records import FAIL_REASON, SURPLUS
 from tuner.tracking import Tracker
@@ -42,11 +43,16 @@ class Prepared(NamedTuple):
     pruner: optuna.pruners.BasePruner
     builder: Callable[..., Any]  # the model plug point: builder(hp, input_shape, n_classes, pixel_mean)
 
+    def check_builder(self, data: Dataset) -> None:
+        """Build a user's model once with the space's first values on ``data``'s shape, before the first trial:
+        a ConfigError naming ``model.builder`` when it fails or its output does not have ``n_classes`` units."""
+        probe(self.builder, first_values(self.space), data.input_shape, data.n_classes, data.pixel_mean)
+
 
 def prepare(plan: Plan) -> Prepared:
     """Every check that needs no data: the space, the task's source, the enqueued trials, the warm-start
     source, and the sampler, pruner and model builder built from their ``_target_``."""
-    space = parse_space(plan.search.space)
+    space = parse_space(plan.search.space, user_builder=user_builder(plan.model) is not None)
     check_source(plan.data)
     check_flip(space, plan.data.name, plan.data.flip_keeps_label)
     pinned = {name: p.value for name, p in space.items() if p.type == "fixed"}  # e.g. arch, for CNN-only entries
@@ -60,7 +66,7 @@ def prepare(plan: Plan) -> Prepared:
         open_source(source_ref(plan.study, plan.search.warm_start, plan.search.warm_start_storage))
     sampler = instantiate(plan.sampler, "sampler")
     pruner = instantiate(plan.pruner, "pruner")
-    builder = instantiate(plan.model, "model")
+    builder = model_builder(plan.model)  # a user's own (model.builder) is imported here: a ConfigError if not
     if len(plan.goals) > 1 and not isinstance(pruner, optuna.pruners.NopPruner):
         raise ConfigError(f"a multi-objective study (search.metric={[m for m, _ in plan.goals]}) cannot be pruned: "
                           "Optuna prunes single-objective studies only; add pruner=none")

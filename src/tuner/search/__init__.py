@@ -10,6 +10,6 @@ Example::
 from __future__ import annotations
 
 from tuner.search.sampling import sample, trial_seed
-from tuner.search.space import Param, check_flip, misfit_of, parse_space
+from tuner.search.space import Param, check_flip, first_values, misfit_of, parse_space
 
-__all__ = ["Param", "check_flip", "misfit_of", "parse_space", "sample", "trial_seed"]
+__all__ = ["Param", "check_flip", "first_values", "misfit_of", "parse_space", "sample", "trial_seed"]

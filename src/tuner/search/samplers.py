@@ -64,7 +64,9 @@ def grid_space(space: Mapping[str, Param]) -> dict[str, list[Any]]:
 def grid(space: Mapping[str, Any], seed: int | None = None) -> optuna.samplers.GridSampler:
     """Optuna's ``GridSampler`` over the categorical and stepped entries of ``space`` (the raw ``search.space``
     or an already parsed one; fixed entries are left out)."""
-    parsed = space if all(isinstance(p, Param) for p in space.values()) else parse_space(space)
+    # a space of a user's builder (model.builder) may hold keys of its own: the run checked the space by its
+    # model's rules before it built the sampler, and a grid needs only each entry's values
+    parsed = space if all(isinstance(p, Param) for p in space.values()) else parse_space(space, user_builder=True)
     return optuna.samplers.GridSampler(grid_space(parsed), seed=seed)
 
 

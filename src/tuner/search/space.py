@@ -10,9 +10,15 @@ Each entry is either a plain value that pins a hyperparameter or a spec::
 CNN-only hyperparameters carry an implicit ``when: {arch: cnn}``. Parsing needs
 neither Optuna nor data, so a bad space fails before anything is loaded.
 
+With a builder of the user's own (``model.builder``, ``user_builder=True``) the space may declare keys
+tuner's builder does not know (``blocks: {type: int, low: 1, high: 4}``), checked by type and range only;
+tuner's builder-specific keys are then optional (only the training's ``REQUIRED_TRAINING`` are needed) and
+carry no implicit ``when``.
+
 Example::
 
     space = parse_space({"width": {"type": "int", "low": 8, "high": 64}, "epochs": 2})
+    first_values(space)  # {"width": 8, "epochs": 2, ...}: what a user's builder is probed with
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from tuner.models.hyperparameters import HYPERPARAMETERS, Hyperparameter
 REQUIRED = ("arch", "width", "depth", "dropout", "activation", "initializer",
             "optimizer", "learning_rate", "batch_size", "epochs")
 REQUIRED_CNN = ("filters", "kernel_size", "pooling", "padding", "batch_norm")
+REQUIRED_TRAINING = ("optimizer", "learning_rate", "batch_size", "epochs")  # what tuner's training reads
 SPEC_TYPES = ("int", "float", "categorical")
 SPEC_KEYS = {"type", "low", "high", "log", "step", "choices", "when"}
 
@@ -51,14 +58,29 @@ class Param:
         return all(values.get(key) in allowed for key, allowed in self.when.items())
 
 
-def parse_space(raw: Mapping[str, Any]) -> dict[str, Param]:
-    """Parse and check ``search.space``; entries come back in sampling order (conditions first)."""
+def parse_space(raw: Mapping[str, Any], user_builder: bool = False) -> dict[str, Param]:
+    """Parse and check ``search.space``; entries come back in sampling order (conditions first).
+
+    ``user_builder``: the model is the user's own (``model.builder``), so unknown keys are the user's."""
     raw = plain(raw)
     if not isinstance(raw, dict):
         raise ConfigError("search.space must be a mapping of hyperparameter name to spec or value")
-    params = [_parse_entry(name, spec) for name, spec in raw.items()]
-    _check_required(params)
+    params = [_parse_entry(name, spec, user_builder) for name, spec in raw.items()]
+    if user_builder:
+        _check_missing([n for n in REQUIRED_TRAINING if n not in {p.name for p in params}])
+    else:
+        _check_required(params)
     return _order(params)
+
+
+def first_values(space: Mapping[str, Param]) -> dict[str, Any]:
+    """The values a trial would have if it drew the first of everything: ``low`` of a range, the first choice
+    (only the entries active with those values)."""
+    values: dict[str, Any] = {}
+    for name, p in space.items():
+        if p.active(values):
+            values[name] = p.value if p.type == "fixed" else p.choices[0] if p.type == "categorical" else p.low
+    return values
 
 
 def check_flip(space: Mapping[str, Param], task: str, flip_keeps_label: bool) -> None:
@@ -73,19 +95,22 @@ def check_flip(space: Mapping[str, Param], task: str, flip_keeps_label: bool) ->
 
 
 
-def _parse_entry(name: str, spec: Any) -> Param:
+def _parse_entry(name: str, spec: Any, user_builder: bool = False) -> Param:
     key = f"search.space.{name}"
     hp = HYPERPARAMETERS.get(name)
+    if hp is None and not user_builder:
+        raise ConfigError(f"unknown hyperparameter '{name}' at {key}; choose among: {', '.join(HYPERPARAMETERS)} "
+                          "(a key of your own needs a builder of your own: model.builder=<module>.<function>)")
     if hp is None:
-        raise ConfigError(f"unknown hyperparameter '{name}' at {key}; choose among: {', '.join(HYPERPARAMETERS)}")
-    implicit = {"arch": ("cnn",)} if hp.cnn_only else {}
+        hp = _users(key, spec)
+    implicit = {"arch": ("cnn",)} if hp.cnn_only and not user_builder else {}
     if not isinstance(spec, dict):
         _check_value(key, hp, spec)
-        return Param(name, "fixed", value=hp.kind(spec), when=implicit)
+        return Param(name, "fixed", value=_cast(hp, spec), when=implicit)
     unknown = set(spec) - SPEC_KEYS
     if unknown:
         raise ConfigError(f"unknown field(s) {sorted(unknown)} at {key}; a spec takes: {', '.join(sorted(SPEC_KEYS))}")
-    when = {**implicit, **_parse_when(key, spec.get("when"))}
+    when = {**implicit, **_parse_when(key, spec.get("when"), user_builder)}
     kind = spec.get("type")
     if kind not in SPEC_TYPES:
         raise ConfigError(f"unknown type '{kind}' at {key}.type; choose one of: {', '.join(SPEC_TYPES)}")
@@ -106,7 +131,7 @@ def _parse_categorical(key: str, name: str, hp: Hyperparameter, spec: dict, when
         raise ConfigError(f"{key}.choices must be a non-empty list")
     for choice in choices:
         _check_value(key, hp, choice)
-    return Param(name, "categorical", choices=tuple(hp.kind(c) for c in choices), when=when)
+    return Param(name, "categorical", choices=tuple(_cast(hp, c) for c in choices), when=when)
 
 
 def _parse_range(key: str, name: str, hp: Hyperparameter, spec: dict, kind: str, when: dict) -> Param:
@@ -136,20 +161,38 @@ def _parse_range(key: str, name: str, hp: Hyperparameter, spec: dict, kind: str,
     return Param(name, kind, low=low, high=high, log=log, step=step, when=when)
 
 
-def _parse_when(key: str, raw: Any) -> dict[str, tuple[Any, ...]]:
+def _users(key: str, spec: Any) -> Hyperparameter:
+    """What a key of the user's own builder takes: an int or float range as its spec's type says, any choices,
+    any pinned scalar (``object``: not checked further)."""
+    if isinstance(spec, dict):
+        return {"int": Hyperparameter(int), "float": Hyperparameter(float)}.get(spec.get("type"),
+                                                                                 Hyperparameter(object))
+    if isinstance(spec, (bool, int, float, str)):
+        return Hyperparameter(object)
+    raise ConfigError(f"{key}={spec!r}: pin a number, a string or true/false, or give a spec, e.g. "
+                      "{type: int, low: 1, high: 4}")
+
+
+def _cast(hp: Hyperparameter, value: Any) -> Any:
+    return value if hp.kind is object else hp.kind(value)
+
+
+def _parse_when(key: str, raw: Any, user_builder: bool = False) -> dict[str, tuple[Any, ...]]:
     if raw is None:
         return {}
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(f"{key}.when must map a hyperparameter to a value or list, e.g. {{arch: cnn}}")
     parsed = {}
     for other, allowed in raw.items():
-        if other not in HYPERPARAMETERS:
+        if other not in HYPERPARAMETERS and not user_builder:
             raise ConfigError(f"{key}.when names unknown hyperparameter '{other}'")
         parsed[other] = tuple(allowed) if isinstance(allowed, list) else (allowed,)
     return parsed
 
 
 def _check_value(key: str, hp: Hyperparameter, value: Any) -> None:
+    if hp.kind is object:  # a pinned value or a choice of the user's own builder: theirs to check
+        return
     if hp.choices:
         if value not in hp.choices or type(value) is not type(hp.choices[0]):
             allowed = ", ".join(str(c) for c in hp.choices)
@@ -169,6 +212,10 @@ def _check_required(params: list[Param]) -> None:
     may_be_cnn = arch is not None and (arch.value == "cnn" or "cnn" in arch.choices)
     if may_be_cnn:
         missing += [n for n in REQUIRED_CNN if n not in names]
+    _check_missing(missing)
+
+
+def _check_missing(missing: list[str]) -> None:
     if missing:
         raise ConfigError(
             f"search.space is missing {', '.join(missing)}: give each a spec or a value "

@@ -22,6 +22,7 @@ import pandas as pd
 
 from tuner.data import Dataset, load_dataset
 from tuner.errors import TunerError
+from tuner.models.custom import shipped
 from tuner.models.hyperparameters import value
 from tuner.study import best_completed, check_export, open_study, trained_on
 from tuner.study.records import MLFLOW_RUN_ID, PARENT_RUN_ID, hparams
@@ -81,7 +82,7 @@ def export(plan: ExportPlan) -> Submission:
         trial = found[0][0]
         trials = tuple(t.number for t, _ in found)
         model = found[0][1] if len(found) == 1 else ensemble([m for _, m in found], trials)
-        card = card_for(data, ",".join(str(value(hparams(t), "preprocess")) for t, _ in found))
+        card = card_for(data, ",".join(str(value(hparams(t), "preprocess")) for t, _ in found), *shipped(plan.model))
         labels = np.argmax(predict(model, data.x_test, options.tta), axis=1)
         path = Path(options.path) if options.path else plan.study.folder / "submission.csv"
         write_submission(path, data, labels)

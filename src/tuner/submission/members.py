@@ -16,9 +16,9 @@ from typing import Any
 
 import optuna
 
-from tuner.config import instantiate
 from tuner.data import Dataset
 from tuner.errors import TunerError
+from tuner.models.custom import model_builder
 from tuner.study.records import MLFLOW_RUN_ID, hparams
 from tuner.submission.plan import ExportPlan
 from tuner.submission.refit import REFIT_ARTIFACT, refit_best, refit_epochs
@@ -43,7 +43,7 @@ def members(plan: ExportPlan, candidates: list[optuna.trial.FrozenTrial], data: 
     chosen = candidates[:k]
     if len(chosen) < k:
         log.warning("export.ensemble=%d, but the study has only %d completed trials: refitting those", k, len(chosen))
-    builder = instantiate(plan.model, "model")
+    builder = model_builder(plan.model)
     refits: list[Member] = []
     tags: list[dict[str, str]] = []
     seconds = 0.0

@@ -30,6 +30,8 @@ from mlflow.tracking import MlflowClient
 from mlflow.types import Schema, TensorSpec
 
 from tuner.data import Dataset
+from tuner.tracking import keras_loader
+from tuner.tracking.keras_loader import CODE_DIR, LOADER_MODULE, MODULES_KEY
 
 EXAMPLE_IMAGES = 3  # validation images saved as the input example: enough to show the batch axis, small on disk
 MAX_PIXEL = 255
@@ -50,21 +52,25 @@ class ModelCard:
     example: np.ndarray
     preprocess: str
     class_names: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()  # a user's builder's module(s) (model.builder), imported before the model loads
+    code: tuple[str, ...] = ()  # their files or package folders, shipped in the MLflow model's code/
 
     def labels(self) -> list[str]:
         return list(self.class_names) if self.class_names else [str(i) for i in range(self.n_classes)]
 
 
-def card_for(data: Dataset, preprocess: str) -> ModelCard:
+def card_for(data: Dataset, preprocess: str, modules: tuple[str, ...] = (), code: tuple[str, ...] = ()
+             ) -> ModelCard:
     """The card of a model trained on ``data``: its image shape, its classes and their names (the submission's
-    labels) and the first validation images as the input example.
+    labels) and the first validation images as the input example; ``modules`` and ``code``: a user's builder's
+    (``UserBuilder.modules``, ``.code``), which the model needs to load.
 
     Example::
 
         card_for(data, "scale").example.shape  # (3, 28, 28, 1), uint8
     """
     return ModelCard(tuple(data.input_shape), int(data.n_classes), np.asarray(data.x_val[:EXAMPLE_IMAGES]),
-                     str(preprocess), tuple(data.class_names))
+                     str(preprocess), tuple(data.class_names), modules=tuple(modules), code=tuple(code))
 
 
 def signature(card: ModelCard) -> ModelSignature:
@@ -75,7 +81,9 @@ def signature(card: ModelCard) -> ModelSignature:
 
 def metadata(card: ModelCard) -> dict[str, Any]:
     """tuner's part of the ``MLmodel`` file: the class names and the preprocessing (none outside the model)."""
+    custom = {MODULES_KEY: list(card.modules)} if card.modules else {}
     return {
+        **custom,
         "class_names": card.labels(),
         "input": {"dtype": "uint8", "shape": list(card.input_shape), "range": [0, MAX_PIXEL]},
         "preprocessing": {"outside_model": "none: pass raw 0-255 pixels", "inside_model": card.preprocess},
@@ -103,7 +111,31 @@ def save_keras(model: Any, card: ModelCard, folder: Path, mlflow_model: Model) -
     mlflow.keras.save_model(model, str(folder), mlflow_model=mlflow_model, signature=signature(card),
                             input_example=card.example, pip_requirements=list(requirements()),
                             metadata=metadata(card))
+    if card.code:
+        ship_code(folder, card.code, mlflow_model)
     return folder
+
+
+def ship_code(folder: Path, code: tuple[str, ...], mlflow_model: Model) -> None:
+    """Copy ``code`` (files, package folders) and ``keras_loader`` into ``folder/code/``, and make the loader the
+    pyfunc ``loader_module``: ``mlflow.pyfunc`` and ``mlflow models serve`` then import the user's module before
+    the model loads (MLflow's ``code_paths``, which ``mlflow.keras.save_model`` does not take)."""
+    import shutil
+
+    from mlflow.pyfunc import FLAVOR_NAME as PYFUNC
+
+    target = folder / CODE_DIR
+    target.mkdir()
+    for item in map(Path, code):
+        if item.is_dir():
+            shutil.copytree(item, target / item.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(item, target / item.name)
+    shutil.copy2(keras_loader.__file__, target / f"{LOADER_MODULE}.py")
+    flavor = mlflow_model.flavors[PYFUNC]
+    flavor["code"], flavor["loader_module"] = CODE_DIR, LOADER_MODULE
+    mlflow_model.flavors["keras"]["code"] = CODE_DIR
+    mlflow_model.save(str(folder / "MLmodel"))
 
 
 def log_keras(client: MlflowClient, experiment_id: str, run_id: str, model: Any, card: ModelCard,
@@ -143,5 +175,6 @@ def load_keras_with_metadata(client: MlflowClient, uri: str, model_id: str, dst:
     location = client.get_logged_model(model_id).artifact_location
     local = download_artifacts(artifact_uri=location, dst_path=str(dst), tracking_uri=uri)
     (dst / "loaded").mkdir(parents=True, exist_ok=True)  # mlflow.keras copies the model there to load it
+    keras_loader.register_modules(local)  # a user's builder's module, shipped in the model's code/
     model = mlflow.keras.load_model(local, dst_path=str(dst / "loaded"), load_model_kwargs={"safe_mode": True})
     return model, dict(Model.load(local).metadata or {})

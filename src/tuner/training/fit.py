@@ -141,7 +141,8 @@ def refit(model: keras.Model, hp: Mapping[str, Any], data: Dataset, epochs: int)
 def _fit(model: keras.Model, hp: Mapping[str, Any], x: np.ndarray, y: np.ndarray, validation: Any, epochs: int,
          monitor: str, on_epoch: EpochHook | None, scores: ClassScores | None = None) -> TrainResult:
     batch_size = int(hp["batch_size"])
-    compile_model(model, hp, steps=epochs * math.ceil(len(x) / batch_size))
+    if not model.compiled:  # a user's builder (model.builder) may return its model compiled: its choice stands
+        compile_model(model, hp, steps=epochs * math.ceil(len(x) / batch_size))
     callbacks: list[keras.callbacks.Callback] = [] if scores is None else [scores]  # first: the rest see its logs
     callbacks.append(_Hook(on_epoch or (lambda epoch, logs: None)))
     mode = "max" if "acc" in monitor or "f1" in monitor else "min"
