@@ -24,6 +24,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from _common import save_results  # noqa: E402
 
+from tuner.config import compose  # noqa: E402
 from tuner.data import load_images  # noqa: E402
 
 TEST_SHARE = 5  # one image in five goes to test.csv
@@ -55,7 +56,8 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 def timed(root: Path, cache: Path, task: str = "digits", source: str = "folder") -> float:
     start = time.perf_counter()
-    images = load_images(task, source, str(root), 10, cache)
+    data = compose([f"data={task}", f"data.source={source}", f"data.path={root}"]).data
+    images = load_images(data, cache)
     seconds = time.perf_counter() - start
     assert len(images.x) + len(images.test_x) > 0
     return seconds
