@@ -85,6 +85,7 @@ def test_the_cache_holds_the_decode_and_a_new_image_size_decodes_again(tmp_path)
     assert other.x.shape[1:] == (8, 8, 3) and len(list(cache.iterdir())) == 2
 
 
+@pytest.mark.slow  # decodes in worker processes
 def test_the_parallel_decode_gives_what_one_core_gives_and_names_a_bad_file(tmp_path, monkeypatch):
     from tuner.data import decode
 
