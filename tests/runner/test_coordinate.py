@@ -82,6 +82,24 @@ def test_a_reused_pid_is_not_mistaken_for_the_owner(make_cfg):
     assert reap(study, None) == [trial.number]
 
 
+def test_a_trial_is_not_reaped_while_its_owner_is_still_recording_itself(make_cfg, monkeypatch):
+    # another worker may read the trial between any two of mark_owner's writes (CI saw one reap a
+    # trial whose pid was written and whose start time was not yet, then "Cannot tell a FAIL trial")
+    study = join_study(make_cfg("+experiment=digits_mlp"))
+    trial = study.ask()
+    seen = []
+    set_attr = trial.set_user_attr
+
+    def set_and_look(key, value):
+        set_attr(key, value)
+        seen.append((key, reap(study, None), study.trials[trial.number].state))
+
+    monkeypatch.setattr(trial, "set_user_attr", set_and_look)
+    mark_owner(trial)
+    assert {key for key, _, _ in seen} == {HOST_ATTR, PID_ATTR, START_ATTR, "worker_rss_mb"}
+    assert all(reaped == [] and state == RUNNING for _, reaped, state in seen), seen
+
+
 def test_torn_journal_tail_is_cut_and_kept(make_cfg, workdir):
     cfg = make_cfg("+experiment=digits_mlp")
     study = join_study(cfg)

@@ -71,11 +71,15 @@ def rss_mb() -> float:
 
 
 def mark_owner(trial: optuna.trial.Trial) -> None:
-    """Record this process as the owner of ``trial``, and its resident memory as the trial starts."""
-    trial.set_user_attr(WORKER_HOST, socket.gethostname())
-    trial.set_user_attr(WORKER_PID, os.getpid())
-    trial.set_user_attr(WORKER_STARTED, process_start(os.getpid()))
+    """Record this process as the owner of ``trial``, and its resident memory as the trial starts.
+
+    Each attribute is its own write, and another worker may read the trial between two of them:
+    the pid goes last, so a reader that sees it sees the host and the start time too.
+    """
     trial.set_user_attr(WORKER_RSS_MB, round(rss_mb(), 1))
+    trial.set_user_attr(WORKER_HOST, socket.gethostname())
+    trial.set_user_attr(WORKER_STARTED, process_start(os.getpid()))
+    trial.set_user_attr(WORKER_PID, os.getpid())
 
 
 def owner_dead(trial: FrozenTrial) -> bool:
@@ -83,9 +87,10 @@ def owner_dead(trial: FrozenTrial) -> bool:
 
     A worker records itself as the first thing a trial does; a trial without an owner for
     ORPHAN_S was started by a process that died at once (or by a tuner before owners were kept).
+    An owner only partly recorded (its writes are still on their way) counts as no owner yet.
     """
     attrs = trial.user_attrs
-    if WORKER_PID not in attrs:
+    if WORKER_PID not in attrs or WORKER_STARTED not in attrs:
         started = trial.datetime_start or datetime.now()
         return (datetime.now() - started).total_seconds() > ORPHAN_S
     if attrs.get(WORKER_HOST) != socket.gethostname():
