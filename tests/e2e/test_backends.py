@@ -99,7 +99,7 @@ def test_a_backend_that_is_not_installed_stops_before_any_data_loads(backend, ex
     assert done.returncode == 2, out[-3000:]
     assert f"backend={backend}, but {backend} is not installed here: pip install '{extra}'" in out
     assert "Traceback" not in out
-    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "experiments").exists()
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "experiments/digits_cnn/study.journal").exists()
 
 
 def test_an_unknown_backend_is_a_config_error(tmp_path):
