@@ -22,6 +22,7 @@ pytestmark = pytest.mark.slow  # each test runs tuner's commands in processes of
 GUARD = Path(__file__).with_name("import_guard")
 SRC = Path(__file__).resolve().parents[2] / "src"
 STUDY = ["+experiment=digits_cnn", *TINY, *TINY_CNN, "search.n_trials=2"]
+WORKERS = ["search.n_workers=2"]  # the study runs in two worker processes: each sets the backend before Keras loads
 
 
 def python(cwd: Path, *argv: str, block: str = "", absent: str = "",
@@ -54,7 +55,7 @@ def no_tensorflow_import(folder: Path) -> None:
 def test_a_study_its_export_and_a_replay_run_on_the_backend(backend, tmp_path):
     block = "" if backend == "tensorflow" else "tensorflow"
     args = [*STUDY, f"backend={backend}"]
-    ok(tuner(tmp_path, "tuner", *args, block=block))
+    ok(tuner(tmp_path, "tuner", *args, *WORKERS, block=block))
     exported = ok(tuner(tmp_path, "tuner.export", *args, block=block))
     replayed = ok(tuner(tmp_path, "tuner.replay", *args, "trial=0", block=block))
     no_tensorflow_import(tmp_path)

@@ -60,8 +60,9 @@ SOURCE_TAGS = {"mlflow.source.type": "LOCAL", "mlflow.source.name": "tuner"}
 
 REPLAY_PREFIX = ("python", "-m", "tuner")
 # The overrides a replay sets itself; the study's own values of these are dropped.
+# A study's worker count is dropped too: one trial runs in one process (more workers than trials is an error).
 REPLAY_SETS = ("name=", "search.n_trials=", "search.trial_seed=", "pruner=", "search.enqueue=", "search.space.",
-               "backend=")
+               "backend=", "search.n_workers=", "search.trials_per_worker=")
 
 
 def hparams(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
