@@ -47,7 +47,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import MID_CNN, save_results  # noqa: E402
+if __package__:  # imported as bench.train_speed (the tests)
+    from bench._common import MID_CNN, save_results
+else:  # python bench/train_speed.py
+    from _common import MID_CNN, save_results
 
 from tuner.config import BACKENDS, compose  # noqa: E402
 from tuner.data import load_dataset  # noqa: E402
