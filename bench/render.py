@@ -75,9 +75,10 @@ def matching(patterns: list[str], records: dict[str, dict[str, Any]]) -> list[st
 
 
 def label(key: str) -> str:
-    """``first_decode_s`` -> ``first decode (s)``: a figure's key as a column or row label."""
+    """``first_decode_s`` -> ``first decode (s)``: a figure's key as a column or row label; a rate keeps its
+    unit as a word (``images_per_s``, ``images_per_cpu_s`` -> ``images per cpu s``)."""
     words = key.split("_")
-    if len(words) > 1 and words[-1] in UNITS and words[-2] != "per":
+    if len(words) > 1 and words[-1] in UNITS and "per" not in words[-3:-1]:
         words[-1] = UNITS[words[-1]]
     return " ".join(words)
 

@@ -1,5 +1,7 @@
-"""Training speed on this machine's CPU: images per second of `model.fit` for one CNN, by input
-path (NumPy arrays handed to Keras, as before issue 6, or tuner's tf.data pipeline), XLA and batch size.
+"""Training speed on this machine's CPU: images per second of `model.fit`, by input path, batch size, XLA or backend.
+
+For one CNN: NumPy arrays handed to Keras (as before issue 6) or tuner's tf.data pipeline, batch sizes, XLA;
+or the Fashion and digits CNNs on each Keras backend.
 
     .venv/bin/python bench/train_speed.py [batches [pipeline|batch|jit]] [--hp key=value ...]
 
