@@ -107,3 +107,23 @@ def test_an_unknown_backend_is_a_config_error(tmp_path):
     done = tuner(tmp_path, "tuner", "+experiment=digits_cnn", "backend=mxnet")
     assert done.returncode == 2
     assert "backend=mxnet: Keras has no such backend; use one of tensorflow, jax, torch" in done.stdout + done.stderr
+
+
+def test_on_jax_an_augmented_model_trains_with_xla(tmp_path):
+    # Keras marks its random affine layers not XLA-compilable on every backend; on JAX tuner's input stage
+    # says they are, so the train step compiles instead of running op by op
+    script = ("import numpy as np, tuner.config as c; c.use_backend('jax')\n"
+              "from tuner.models import build_model\n"
+              "from tuner.training import compile_model\n"
+              "hp = {'arch': 'cnn', 'width': 8, 'depth': 1, 'dropout': 0.0, 'activation': 'relu',\n"
+              "      'initializer': 'he_normal', 'filters': 4, 'kernel_size': 3, 'pooling': 'max', 'padding': 'same',\n"
+              "      'batch_norm': False, 'optimizer': 'adam', 'learning_rate': 1e-3, 'augment_shift': 0.1,\n"
+              "      'augment_rotation': 10.0, 'augment_zoom': 0.1}\n"
+              "model = build_model(hp, (28, 28, 1), 10)\n"
+              "compile_model(model, hp)\n"
+              "x = np.random.randint(0, 255, (64, 28, 28, 1), dtype=np.uint8)\n"
+              "model.fit(x, np.arange(64) % 10, batch_size=32, epochs=1, verbose=0)\n"
+              "print('jit', model.jit_compile)\n")
+    out = ok(python(tmp_path, "-c", script, block="tensorflow"))
+    assert "jit True" in out
+    no_tensorflow_import(tmp_path)

@@ -142,7 +142,7 @@ def compile_model(model: keras.Model, hp: Mapping[str, Any], steps: int = 1) -> 
     model.compile(optimizer=build_optimizer(hp["optimizer"], learning_rate(hp, steps)), loss=LOSS,
                   metrics=["accuracy"], jit_compile="auto" if jit is None else bool(jit))
     if jit and not model.jit_compile:
-        log.warning("jit_compile=true ignored: Keras compiles no model with XLA under op determinism "
+        log.warning("jit_compile=true ignored: on TensorFlow, Keras compiles no model with XLA under op determinism "
                     "(set device.deterministic=false) nor one with random augmentation layers (augment_*)")
 
 
