@@ -62,9 +62,15 @@ def settings(cfg: DictConfig) -> TunerConfig:
 
 
 def trained_settings(cfg: DictConfig) -> TunerConfig:
-    """``settings(cfg)`` for a command that trains or loads models: its Keras backend (``backend``) is set
-    first, before anything imports Keras (a ConfigError naming the package to install if it is missing)."""
+    """``settings(cfg)`` for a command that trains or loads models, with this process placed on its device and
+    its Keras backend (``backend``) set, in that order and before anything imports Keras: the device's
+    environment (``CUDA_VISIBLE_DEVICES``, memory caps) must be in place before a backend loads, and setting
+    the backend loads Keras (a ConfigError naming the package to install if it is missing). Worker processes
+    pick their own GPU again (``configure`` keeps the full list)."""
+    from tuner.training.device import configure
+
     s = settings(cfg)
+    configure(s.device)
     use_backend(s.backend)
     return s
 
@@ -102,12 +108,9 @@ def prepare(cfg: DictConfig) -> Prepared:
 
 def run_study(cfg: DictConfig, overrides: list[str] | None = None) -> float | None:
     """Run (or resume) the study ``cfg`` describes to its budget; the best value so far, None if no trial completed."""
-    from tuner.training.device import configure
-
-    p = plan(cfg, overrides)  # sets the Keras backend: the runner (which loads Keras) is imported after it
-    configure(p.device)
+    p = plan(cfg, overrides)  # places the device and sets the Keras backend: the runner (which loads Keras) after it
     from tuner.runner.loop import run_study as run_plan
-  # worker processes pick their own GPU again (configure keeps the full list)
+
     return run_plan(p)
 
 
@@ -125,11 +128,9 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> float:
 
 def export(cfg: DictConfig) -> Submission:
     """Write the submission CSV of the study ``cfg`` describes (see ``tuner.submission.export.export``)."""
-    from tuner.training.device import configure
-
-    p = export_plan(cfg)  # sets the Keras backend before the export (which loads Keras) is imported
-    configure(p.device)
+    p = export_plan(cfg)  # places the device and sets the Keras backend before the export (which loads Keras)
     from tuner.submission.export import export as export_submission
+
     return export_submission(p)
 
 
@@ -148,10 +149,7 @@ def predict(cfg: DictConfig) -> Predictions:
 
         predict(compose(["+experiment=images_cnn", "predict.input=new_photos"])).path
     """
-    from tuner.training.device import configure
-
-    configure(settings(cfg).device)
-    p = predict_plan(cfg)
+    p = predict_plan(cfg)  # places the device and sets the Keras backend before tuner.submission.predict loads Keras
     from tuner.submission.predict import predict_images
 
     return predict_images(p)

@@ -176,3 +176,28 @@ def test_out_of_memory_fails_the_trial_as_oom_and_the_study_goes_on(make_cfg):
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
     assert trials[0].user_attrs["fail_reason"].startswith("oom: ") and "OOM when allocating" in \
         trials[0].user_attrs["fail_reason"]
+
+
+@pytest.fixture
+def saved_environ():
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
+
+
+def test_a_workers_placement_replaces_what_its_parents_set(saved_environ):
+    from types import SimpleNamespace
+
+    from tuner.training.device import configure
+
+    os.environ.pop(ALL_GPUS_ENV, None)
+    os.environ["CUDA_VISIBLE_DEVICES"] = "0"
+    device = SimpleNamespace(kind="gpu", mixed_precision=False, deterministic=False)
+    configure(device, 0, 1)  # the main process: the GPU alone, memory growth
+    assert os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and FRACTION_ENV not in os.environ
+    configure(device, 1, 4)  # a worker inheriting that environment, one of 4 on the GPU: capped, no growth
+    assert os.environ[FRACTION_ENV] == "0.225" and "TF_FORCE_GPU_ALLOW_GROWTH" not in os.environ
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
+    configure(device, 0, 1)
+    assert FRACTION_ENV not in os.environ and "XLA_PYTHON_CLIENT_MEM_FRACTION" not in os.environ

@@ -128,8 +128,8 @@ def _before_backend(plan: Plan, slot: int, n_workers: int) -> None:
     from tuner.config import use_backend
     from tuner.training.device import configure
 
+    configure(plan.device, slot, n_workers)  # first: setting the backend loads Keras (and may load JAX)
     use_backend(plan.backend)
-    configure(plan.device, slot, n_workers)
     threads = str(threads_per_worker(n_workers))
     for var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ[var] = threads

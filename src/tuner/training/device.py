@@ -41,6 +41,7 @@ NVIDIA_PROC = Path("/proc/driver/nvidia/gpus")
 ALL_GPUS_ENV = "TUNER_GPUS"  # the GPUs the first process saw, so child workers re-assign from all of them
 FRACTION_ENV = "TUNER_GPU_MEMORY_FRACTION"  # this worker's share of its GPU's memory, when it shares the GPU
 GPU_MB_ENV = "TUNER_GPU_MEMORY_MB"  # that GPU's memory, for TensorFlow's logical device
+PLACED_ENV = "TUNER_PLACED"  # the variables the last placement set: a worker's own drops its parent's others
 MIXED = "mixed_float16"
 # Workers sharing a GPU split this much of its memory (the rest: each process's CUDA context, fragmentation) ...
 SHARED_FRACTION = 0.9
@@ -177,8 +178,12 @@ def configure(device: Any, worker_index: int = 0, n_workers: int = 1) -> Placeme
     loaded = [m for m in ("tensorflow", "jax", "torch") if m in sys.modules]
     if loaded and placement.env:
         log.warning("%s is already loaded: device placement %s comes too late to apply", loaded[0], placement.env)
+    for var in os.environ.get(PLACED_ENV, "").split(","):  # what an earlier placement (the parent's) set
+        if var and var not in placement.env:
+            os.environ.pop(var, None)
     os.environ[ALL_GPUS_ENV] = ",".join(gpus)
     os.environ.update(placement.env)
+    os.environ[PLACED_ENV] = ",".join(placement.env)
     return placement
 
 
