@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import optuna
 from omegaconf import DictConfig
 
-from tuner.config import TunerConfig, compose, objectives, to_settings, to_yaml, use_backend, validate
+from tuner.config import TunerConfig, compose, objectives, to_settings, to_yaml, validate
 from tuner.errors import ConfigError, TunerError
 from tuner.study import StudyRef
 
@@ -67,11 +67,11 @@ def trained_settings(cfg: DictConfig) -> TunerConfig:
     environment (``CUDA_VISIBLE_DEVICES``, memory caps) must be in place before a backend loads, and setting
     the backend loads Keras (a ConfigError naming the package to install if it is missing). Worker processes
     pick their own GPU again (``configure`` keeps the full list)."""
-    from tuner.training.device import configure
+    from tuner.training.device import configure, load_backend
 
     s = settings(cfg)
     configure(s.device)
-    use_backend(s.backend)
+    load_backend(s.backend)
     return s
 
 

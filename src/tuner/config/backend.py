@@ -1,7 +1,7 @@
 """The Keras backend a command runs on: ``backend=tensorflow|jax|torch`` (default: ``$KERAS_BACKEND``, else
 tensorflow). Keras reads ``KERAS_BACKEND`` once, when it is first imported, so the choice is made here,
 before anything imports Keras, and checked against a Keras already loaded (a notebook, a test).
-Worker processes inherit the variable.
+Worker processes inherit the variable. ``tuner.training.device.load_backend`` sets it and loads Keras.
 
 Example::
 
@@ -55,8 +55,4 @@ def use_backend(name: str) -> str:
         raise ConfigError(f"backend={name}, but {BACKENDS[name]} is not installed here: {INSTALL[name]}, "
                           f"or pick another backend ({', '.join(b for b in BACKENDS if b != name and installed(b))})")
     os.environ["KERAS_BACKEND"] = name
-    if name != "tensorflow":  # Keras loads now, on this backend, told that TensorFlow is not there for it
-        from tuner._compat.keras import keep_tensorflow_unloaded
-
-        keep_tensorflow_unloaded()
     return name

@@ -125,11 +125,10 @@ def _before_backend(plan: Plan, slot: int, n_workers: int) -> None:
     """What must be set before Keras' backend loads in the worker of ``slot``: the backend, its GPU (slot mod
     the number of GPUs, ``CUDA_VISIBLE_DEVICES``, with its memory share) and thread pools sized to its share
     of the cores."""
-    from tuner.config import use_backend
-    from tuner.training.device import configure
+    from tuner.training.device import configure, load_backend
 
-    configure(plan.device, slot, n_workers)  # first: setting the backend loads Keras (and may load JAX)
-    use_backend(plan.backend)
+    configure(plan.device, slot, n_workers)  # first: loading the backend loads Keras (and may load JAX)
+    load_backend(plan.backend)
     threads = str(threads_per_worker(n_workers))
     for var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ[var] = threads

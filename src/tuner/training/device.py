@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from tuner.config import DEVICE_KINDS
+from tuner.config import DEVICE_KINDS, use_backend
 from tuner.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -164,6 +164,17 @@ def gpu_memory_mb(run: Any = subprocess.run) -> dict[str, int]:
         if index.strip().isdigit() and total.strip().isdigit():
             memory[index.strip()] = int(total.strip())
     return memory
+
+
+def load_backend(name: str) -> None:
+    """Set Keras' backend (``tuner.config.use_backend``: a ConfigError for a bad or missing one) and, on JAX or
+    PyTorch, load Keras told that TensorFlow is not there for it (Keras' own probes would import TensorFlow
+    wherever it is installed). Call after ``configure``: JAX may load with Keras."""
+    use_backend(name)
+    if name != "tensorflow":
+        from tuner._compat.keras import keep_tensorflow_unloaded
+
+        keep_tensorflow_unloaded()
 
 
 def configure(device: Any, worker_index: int = 0, n_workers: int = 1) -> Placement:
