@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 DEB_PACKAGES := dataset-fashion-mnist chromium postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-fast export ui clean-outputs system-deps
+.PHONY: run test test-fast export ui clean-outputs system-deps gpu-wheels
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,13 @@ ui: $(STAMP)
 
 clean-outputs:
 	rm -rf mlflow.db mlruns/*/ experiments/*/
+
+# `make gpu-wheels`: the wheels that bench/gpu_check.sh installs offline on the accelerator machine (Python 3.12,
+# manylinux x86_64, no TensorFlow), as pinned in bench/gpu_wheels.txt, into the git-ignored $(GPU_WHEELS)/
+# (under $(GPU_WHEELS_MIB) MiB, the total printed). Needs only pip and the network, not the venv.
+GPU_WHEELS := .whl
+GPU_WHEELS_MIB := 60
+GPU_WHEELS_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+
+gpu-wheels:
+	$(GPU_WHEELS_PYTHON) bench/gpu_wheels.py --dest $(GPU_WHEELS) --python-version 3.12 --limit-mib $(GPU_WHEELS_MIB)
