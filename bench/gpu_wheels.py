@@ -28,6 +28,19 @@ PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64",
              "manylinux2014_x86_64", "manylinux1_x86_64")
 
+# What the accelerator machine has already (KINDS.md's package list of its image, the part the pinned
+# packages need): none of these is carried.
+ON_THE_MACHINE = frozenset({
+    "absl-py", "annotated-doc", "anyio", "certifi", "click", "cloudpickle", "h5py", "joblib", "markupsafe",
+    "matplotlib", "ml-dtypes", "numpy", "packaging", "pandas", "protobuf", "pyyaml", "requests", "rich",
+    "scikit-learn", "scipy", "tqdm", "typing-extensions", "urllib3", "zipp",
+})
+# What a pinned package requires that is neither carried nor there, and why the check does without it.
+NOT_CARRIED = {
+    "google-auth": "databricks-sdk's sign-in to Databricks workspaces, which tuner never contacts",
+    "uvicorn": "the MLflow server (`mlflow ui`), which the check never starts",
+}
+
 
 @dataclass(frozen=True)
 class Pin:
