@@ -49,6 +49,8 @@ import numpy as np
 
 BACKENDS = ("tensorflow", "jax", "torch")
 STUDY_BACKENDS = ("jax", "torch")
+PRECISIONS = ("float32", "mixed_float16")
+IMAGES_PER_TRIAL = "epochs_run x training images / the trial's seconds attribute (its build and compile included)"
 RESULT_MARK = "GPU_CHECK_RESULT "  # a child process's last line: this, then its JSON
 CORE_KEYS = {"backend": "backend=jax", "device.trials_per_gpu": "device.trials_per_gpu=2"}
 NVIDIA_QUERY = ["nvidia-smi", "--query-gpu=memory.used,memory.total,utilization.gpu", "--format=csv,noheader,nounits"]
@@ -82,15 +84,16 @@ class Caps:
     mixed_on_all: bool  # the mixed-precision run on every backend (else on the first one only: --cpu stays float32)
 
 
-GPU_CAPS = Caps(budget_s=465, speed_images=60_000, speed_epochs=2, speed_timeout_s=90, k_values=(1, 2, 4, 8),
-                k_timeout_s=40, k_max_samples=12_000, k_epochs=3, digits_timeout_s=60, digits_overrides=(),
-                study_grace_s=45, model=FASHION_CNN, mixed_on_all=True)
-CPU_CAPS = Caps(budget_s=240, speed_images=1_200, speed_epochs=2, speed_timeout_s=60, k_values=(1, 2),
-                k_timeout_s=12, k_max_samples=600, k_epochs=1, digits_timeout_s=12,
+GPU_CAPS = Caps(budget_s=465, speed_images=60_000, speed_epochs=2, speed_timeout_s=75, k_values=(1, 2, 4, 8),
+                k_timeout_s=35, k_max_samples=12_000, k_epochs=3, digits_timeout_s=50, digits_overrides=(),
+                study_grace_s=40, model=FASHION_CNN, mixed_on_all=True)
+# --cpu: the budget is only a safety net (a loaded machine must not skip parts); the caps keep it near 3 minutes
+CPU_CAPS = Caps(budget_s=600, speed_images=1_200, speed_epochs=2, speed_timeout_s=90, k_values=(1, 2),
+                k_timeout_s=10, k_max_samples=600, k_epochs=1, digits_timeout_s=10,
                 digits_overrides=("data.max_samples=800", "search.space.epochs=1", "search.space.depth=1",
                                   "search.space.filters=16", "search.space.width=32"),
                 # no augmentation: on JAX, on this CPU, its random layers cost 10x the epoch (and 3x the compile)
-                study_grace_s=45, model={**FASHION_CNN, "depth": 1, "filters": 8, "width": 32, "batch_size": 64,
+                study_grace_s=60, model={**FASHION_CNN, "depth": 1, "filters": 8, "width": 32, "batch_size": 64,
                                          "augment_shift": 0.0, "augment_flip": False},
                 mixed_on_all=False)
 
@@ -293,7 +296,7 @@ def study_figures(workdir: Path, name: str, n_train: int) -> dict[str, Any]:
         "best_val_accuracy": round(max(t.values[0] for t in done), 4) if done else None,
         "training_images": n_train,
         "images_per_s_per_trial": {"mean": round(statistics.fmean(rates)), "min": round(min(rates)),
-                                   "max": round(max(rates))} if rates else None,
+                                   "max": round(max(rates)), "counts": IMAGES_PER_TRIAL} if rates else None,
         "fail_reasons": fails,
     }
 
@@ -330,22 +333,28 @@ def run_study(label: str, overrides: list[str], backend: str, workdir: Path, tim
 
 def part_speed(backends: list[str], keys: dict, caps: Caps, workdir: Path, data: Path, on_gpu: bool,
                budget: Budget) -> dict[str, Any]:
+    """One process per backend trains in float32, then in mixed_float16 (the first epoch of each compiles)."""
     runs: dict[str, Any] = {}
     for i, backend in enumerate(backends):
-        for mixed in (False, True) if caps.mixed_on_all or i == 0 else (False,):
-            key = f"{backend}/{'mixed_float16' if mixed else 'float32'}"
-            cap = min(caps.speed_timeout_s, budget.left())
-            if cap < 15:
-                runs[key] = {"error": f"skipped: {budget.left():.0f} s left of the run's budget"}
-                continue
-            command = [sys.executable, str(Path(__file__).resolve()), "--child-speed", backend,
-                       "--data", str(data), "--epochs", str(caps.speed_epochs), "--hp", json.dumps(caps.model),
-                       *(["--mixed"] if mixed else []),
-                       *([] if on_gpu else ["--cpu"]), *(["--backend-key"] if keys.get("backend") is True else [])]
-            code, tail = run_process(command, child_env(backend, workdir), workdir, cap,
-                                     workdir / f"speed-{backend}-{int(mixed)}.log")
-            line = next((ln for ln in reversed(tail.splitlines()) if ln.startswith(RESULT_MARK)), None)
-            runs[key] = json.loads(line[len(RESULT_MARK):]) if code == 0 and line else {"error": error_of(code, tail, cap)}
+        precisions = list(PRECISIONS if caps.mixed_on_all or i == 0 else PRECISIONS[:1])
+        cap = min(caps.speed_timeout_s * len(precisions), budget.left())
+        if cap < 15:
+            runs.update({f"{backend}/{p}": {"error": f"skipped: {budget.left():.0f} s left of the run's budget"}
+                         for p in precisions})
+            continue
+        command = [sys.executable, str(Path(__file__).resolve()), "--child-speed", backend, "--data", str(data),
+                   "--epochs", str(caps.speed_epochs), "--hp", json.dumps(caps.model), "--precisions",
+                   ",".join(precisions), *([] if on_gpu else ["--cpu"]),
+                   *(["--backend-key"] if keys.get("backend") is True else [])]
+        code, tail = run_process(command, child_env(backend, workdir), workdir, cap, workdir / f"speed-{backend}.log")
+        found = {}
+        for line in tail.splitlines():
+            if line.startswith(RESULT_MARK):
+                result = json.loads(line[len(RESULT_MARK):])
+                found[result.pop("precision")] = result
+        for precision in precisions:
+            key = f"{backend}/{precision}"
+            runs[key] = found.get(precision) or {"error": error_of(code, tail, cap)}
             print(key, json.dumps(runs[key], default=str)[:600], flush=True)
     helps = {}
     for backend in backends:
@@ -356,7 +365,7 @@ def part_speed(backends: list[str], keys: dict, caps: Caps, workdir: Path, data:
             else:
                 ratio = mixed["images_per_s"] / f32["images_per_s"]
                 helps[backend] = {"helps": ratio > 1.05, "speedup": round(ratio, 2)}
-    out: dict[str, Any] = {"runs": runs, "mixed_precision": helps, "training_images": caps.speed_images * 95 // 100}
+    out: dict[str, Any] = {"runs": runs, "mixed_precision": helps}
     if not any("images_per_s" in r for r in runs.values()):
         out["error"] = "no backend trained: " + "; ".join(f"{k}: {str(r.get('error'))[:300]}" for k, r in runs.items())
     return out
@@ -429,28 +438,41 @@ def backend_device(backend: str) -> str:
     return ", ".join(d.name for d in tf.config.list_logical_devices()) or "none"
 
 
-def child_speed(backend: str, data: Path, hp: dict, epochs: int, mixed: bool, on_gpu: bool, backend_key: bool) -> None:
-    """One backend and precision (this process's ``KERAS_BACKEND``): fit ``hp`` with tuner's ``train``."""
+def child_speed(backend: str, data: Path, hp: dict, epochs: int, precisions: list[str], on_gpu: bool,
+                backend_key: bool) -> None:
+    """One backend (this process's ``KERAS_BACKEND``): fit ``hp`` with tuner's ``train`` in each precision; a
+    RESULT_MARK line for each, its error text in it when that precision failed."""
     if os.environ.get("KERAS_BACKEND") != backend:
         raise SystemExit(f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND')!r} but --child-speed {backend}")
     from tuner.config import compose
 
-    overrides = ["+experiment=fashion_cnn", f"data.path={data}", "data.val_fraction=0.05",
-                 f"device={'gpu' if on_gpu else 'auto'}", f"device.mixed_precision={str(mixed).lower()}",
-                 *([f"backend={backend}"] if backend_key else [])]
-    cfg = compose(overrides)
-    from tuner.training.device import activate, configure
+    def cfg_for(precision: str) -> Any:
+        return compose(["+experiment=fashion_cnn", f"data.path={data}", "data.val_fraction=0.05",
+                        f"device={'gpu' if on_gpu else 'auto'}",
+                        f"device.mixed_precision={str(precision == 'mixed_float16').lower()}",
+                        *([f"backend={backend}"] if backend_key else [])])
 
-    configure(cfg.device)
-    activate(cfg.device)
+    from tuner.training.device import configure
+
+    configure(cfg_for(precisions[0]).device)
+    for precision in precisions:
+        try:
+            figures = _fit_once(backend, cfg_for(precision), {**hp, "epochs": epochs})
+        except Exception as err:  # noqa: BLE001 - reported to the parent, which records it
+            figures = {"error": f"{type(err).__name__}: {str(err)[:500]}", "traceback": traceback.format_exc()[-1500:]}
+        print(RESULT_MARK + json.dumps({"precision": precision, **figures}), flush=True)
+
+
+def _fit_once(backend: str, cfg: Any, hp: dict) -> dict[str, Any]:
     import keras
 
     from tuner.data import load_dataset
     from tuner.models.builder import build_model, new_session
+    from tuner.training.device import activate
     from tuner.training.fit import train
 
+    activate(cfg.device)
     dataset = load_dataset(cfg.data, cfg.seed)
-    hp = {**hp, "epochs": epochs}
     new_session(0)
     model = build_model(hp, dataset.input_shape, dataset.n_classes, dataset.pixel_mean)
     ends: list[float] = []
@@ -459,11 +481,10 @@ def child_speed(backend: str, data: Path, hp: dict, epochs: int, mixed: bool, on
     epoch_s = [b - a for a, b in zip([start, *ends], ends)]
     timed = epoch_s[1:] or epoch_s  # the first epoch compiles
     n = len(dataset.x_train)
-    figures = {"backend": keras.backend.backend(), "keras": keras.__version__, "device": backend_device(backend),
-               "dtype_policy": keras.config.dtype_policy().name, "training_images": n,
-               "images_per_s": round(n / statistics.fmean(timed)), "epoch_s": [round(s, 2) for s in epoch_s],
-               "first_epoch_s": round(epoch_s[0], 2), "val_accuracy": round(result.final("val_accuracy"), 4)}
-    print(RESULT_MARK + json.dumps(figures), flush=True)
+    return {"backend": keras.backend.backend(), "keras": keras.__version__, "device": backend_device(backend),
+            "dtype_policy": keras.config.dtype_policy().name, "training_images": n,
+            "images_per_s": round(n / statistics.fmean(timed)), "epoch_s": [round(s, 2) for s in epoch_s],
+            "first_epoch_s": round(epoch_s[0], 2), "val_accuracy": round(result.final("val_accuracy"), 4)}
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -473,7 +494,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpu", action="store_true", help="smoke mode: every part on the CPU, tiny caps")
     parser.add_argument("--out", type=Path, default=None, help="folder for gpu_check.json (default: $OUT, if set)")
-    parser.add_argument("--budget", type=float, default=None, help="seconds for the whole run (default 465; --cpu 200)")
+    parser.add_argument("--budget", type=float, default=None, help="seconds for the whole run (default 465; --cpu 600, a safety net)")
     parser.add_argument("--parts", default="speed,trials_per_gpu,digits",
                         help="comma-separated, of speed, trials_per_gpu, digits")
     parser.add_argument("--k-backend", default=None, choices=BACKENDS,
@@ -483,7 +504,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--child-speed", choices=BACKENDS, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, default=2, help=argparse.SUPPRESS)
-    parser.add_argument("--mixed", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--precisions", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--hp", type=json.loads, default=FASHION_CNN, help=argparse.SUPPRESS)
     parser.add_argument("--backend-key", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -492,6 +513,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if unknown or not parts:
         parser.error(f"--parts: unknown {unknown}; choose from speed, trials_per_gpu, digits" if unknown
                      else "--parts names no part")
+    if set(args.precisions.split(",")) - set(PRECISIONS):
+        parser.error(f"--precisions {args.precisions}: choose from {', '.join(PRECISIONS)}")
     if args.budget is not None and args.budget <= 0:
         parser.error(f"--budget {args.budget}: must be a positive number of seconds")
     args.parts = parts
@@ -501,7 +524,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     if args.child_speed:
-        child_speed(args.child_speed, args.data, args.hp, args.epochs, args.mixed, not args.cpu, args.backend_key)
+        child_speed(args.child_speed, args.data, args.hp, args.epochs, args.precisions.split(","), not args.cpu,
+                    args.backend_key)
         return 0
     visible, seen = gpu_visible()
     if not visible and not args.cpu:
@@ -525,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
         parts = figures["parts"]
         backends = [b for b in BACKENDS if importable[b]]
         if "speed" in args.parts:
-            parts["speed"] = timed_part("speed", budget, caps.speed_timeout_s * 2 * len(backends),
+            parts["speed"] = timed_part("speed", budget, caps.speed_timeout_s * (1 + len(backends)),
                                         lambda cap: part_speed(backends, keys, caps, workdir, data, on_gpu, budget))
         if "trials_per_gpu" in args.parts:
             needs = sum(caps.k_timeout_s + caps.study_grace_s for _ in caps.k_values)
