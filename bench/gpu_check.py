@@ -52,6 +52,8 @@ STUDY_BACKENDS = ("jax", "torch")
 PRECISIONS = ("float32", "mixed_float16")
 IMAGES_PER_TRIAL = "epochs_run x training images / the trial's seconds attribute (its build and compile included)"
 RESULT_MARK = "GPU_CHECK_RESULT "  # a child process's last line: this, then its JSON
+VERSIONS_OF = ("keras", "tensorflow", "jax", "jaxlib", "torch", "optuna", "mlflow-skinny", "hydra-core", "numpy",
+               "protobuf", "pydantic", "typing_extensions")
 CORE_KEYS = {"backend": "backend=jax", "device.trials_per_gpu": "device.trials_per_gpu=2"}
 NVIDIA_QUERY = ["nvidia-smi", "--query-gpu=memory.used,memory.total,utilization.gpu", "--format=csv,noheader,nounits"]
 # A Fashion CNN from the middle of conf/search/space/cnn_blocks.yaml (fashion_cnn's first enqueued trial,
@@ -181,6 +183,19 @@ def fashion_like(folder: Path, n_train: int, seed: int = 0) -> Path:
         write_idx(folder / f"{part}-images-idx3-ubyte", images)
         write_idx(folder / f"{part}-labels-idx1-ubyte", labels.astype(np.uint8))
     return folder
+
+
+def versions() -> dict[str, str | None]:
+    """The versions of what the check runs on, from the installed metadata (nothing is imported)."""
+    import importlib.metadata
+
+    found: dict[str, str | None] = {}
+    for name in VERSIONS_OF:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
 
 
 def accepted_keys() -> dict[str, bool | str]:
@@ -320,6 +335,8 @@ def run_study(label: str, overrides: list[str], backend: str, workdir: Path, tim
     figures: dict[str, Any] = {"backend": backend, "search_timeout_s": round(timeout), "exit_code": code}
     try:
         figures.update(study_figures(workdir, name, n_train_of(n_train_overrides)))
+        # over the whole search.timeout, the workers' start included (trials_per_minute: over the trials' span)
+        figures["trials_per_minute_of_timeout"] = round(60 * figures["finished"] / timeout, 2)
     except Exception as err:  # noqa: BLE001 - no study at all: the process's own error says why
         figures["study_error"] = f"{type(err).__name__}: {str(err)[:300]}"
     if code != 0 or not figures.get("finished"):
@@ -540,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     importable = {b: importlib.util.find_spec(b) is not None for b in BACKENDS}
     keys = accepted_keys()
     figures: dict[str, Any] = {"mode": "gpu" if on_gpu else "cpu", "gpus_seen": seen, "budget_s": budget.end - started,
-                               "backends_importable": importable, "core_keys_accepted": keys,
+                               "backends_importable": importable, "versions": versions(), "core_keys_accepted": keys,
                                "caps": dataclasses.asdict(caps), "parts": {}}
     print(f"GPU: {seen}\nbackends importable: {importable}\nissue 21's keys accepted: {keys}\nwork folder: {workdir}",
           flush=True)

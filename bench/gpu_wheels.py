@@ -24,9 +24,10 @@ LIST = Path(__file__).resolve().with_name("gpu_wheels.txt")
 BUILT_MARK = re.compile(r"#\s*built from source\b")
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
 # manylinux tags pip must be told one by one (it matches each exactly); the accelerator machine's glibc
-# takes them all
-PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64",
-             "manylinux2014_x86_64", "manylinux1_x86_64")
+# (Ubuntu 24.04's, as its Python 3.12.3 suggests: 2.39) takes them all
+PLATFORMS = ("manylinux_2_35_x86_64", "manylinux_2_34_x86_64", "manylinux_2_31_x86_64", "manylinux_2_28_x86_64",
+             "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
+             "manylinux1_x86_64")
 
 # What the accelerator machine has already (KINDS.md's package list of its image, the part the pinned
 # packages need): none of these is carried.
@@ -39,6 +40,7 @@ ON_THE_MACHINE = frozenset({
 NOT_CARRIED = {
     "google-auth": "databricks-sdk's sign-in to Databricks workspaces, which tuner never contacts",
     "uvicorn": "the MLflow server (`mlflow ui`), which the check never starts",
+    "pycparser": "cffi's C parser, needed to build bindings only: cryptography's come compiled",
 }
 
 
