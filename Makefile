@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# tuner's extra [torch] on this CPU: the CPU build that is on disk here (no download); the tests run every backend
+TORCH := 2.13.0
 
 # Debian packages the tests use: Fashion-MNIST's IDX files (the fashion task's default source),
 # Chromium (tests/e2e/test_browser.py drives it through Playwright), PostgreSQL (tests/e2e/test_postgres.py).
@@ -16,7 +18,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,jax]' torch==$(TORCH)
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -10,8 +10,11 @@ A generated block sits between two HTML comments, which a code host does not sho
     <!-- results:end -->
 
 Each PATTERN is a glob over the names of the files in bench/results/ without ``.json``, e.g.
-``default_run-*``. The files render in the order of the patterns, each pattern's files sorted by
-name (a file that two patterns match renders once). Everything outside the blocks is hand-written.
+``default_run-*``, optionally followed by ``@figure=value`` or ``@figure!=value``, which keeps only
+the files whose top-level figure has (or has not) that value, e.g. ``train_speed-*@mode=backends``
+(a file without the figure has not). The files render in the order of the patterns, each pattern's
+files sorted by name (a file that two patterns match renders once). Everything outside the blocks is
+hand-written.
 The renderer reads only JSON: it imports neither tuner nor TensorFlow.
 
 Example::
@@ -48,18 +51,34 @@ def load_results(folder: Path = RESULTS) -> dict[str, dict[str, Any]]:
     return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
 
 
+def selects(pattern: str, name: str, record: dict[str, Any]) -> bool:
+    """Whether ``pattern`` (a glob, optionally ``@figure=value`` or ``@figure!=value``) matches this record."""
+    glob, _, condition = pattern.partition("@")
+    if not fnmatch.fnmatchcase(name, glob):
+        return False
+    if not condition:
+        return True
+    negated = "!=" in condition
+    figure, _, wanted = condition.partition("!=" if negated else "=")
+    if not figure or not wanted or "=" not in condition:
+        raise ValueError(f"pattern {pattern!r}: after @ write figure=value or figure!=value")
+    value = (record.get("figures") or {}).get(figure)
+    return (value is not None and str(value) == wanted) != negated
+
+
 def matching(patterns: list[str], records: dict[str, dict[str, Any]]) -> list[str]:
     """The names of the records that the patterns match, in the patterns' order, each once."""
     names: list[str] = []
     for pattern in patterns:
-        names += [n for n in sorted(records) if fnmatch.fnmatchcase(n, pattern) and n not in names]
+        names += [n for n in sorted(records) if selects(pattern, n, records[n]) and n not in names]
     return names
 
 
 def label(key: str) -> str:
-    """``first_decode_s`` -> ``first decode (s)``: a figure's key as a column or row label."""
+    """``first_decode_s`` -> ``first decode (s)``: a figure's key as a column or row label; a rate keeps its
+    unit as a word (``images_per_s``, ``images_per_cpu_s`` -> ``images per cpu s``)."""
     words = key.split("_")
-    if len(words) > 1 and words[-1] in UNITS and words[-2] != "per":
+    if len(words) > 1 and words[-1] in UNITS and "per" not in words[-3:-1]:
         words[-1] = UNITS[words[-1]]
     return " ".join(words)
 

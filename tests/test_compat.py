@@ -1,4 +1,4 @@
-"""The private Optuna and NumPy APIs behind ``tuner._compat`` still exist in the installed versions, in the
+"""The private Optuna, NumPy and Keras APIs behind ``tuner._compat`` still exist in the installed versions, in the
 shape tuner uses. A release that changes one fails here, naming it, instead of deep inside a run."""
 
 from __future__ import annotations
@@ -63,3 +63,41 @@ def test_pickled_arrays_name_the_reconstructor():
     assert any(tuple(g.split(" ")) in RECONSTRUCT_NAMES for g in globals_named), globals_named
     for module, name in RECONSTRUCT_NAMES[1:]:  # NumPy 2.x's own name
         assert getattr(importlib.import_module(module), name) is reconstruct
+
+
+
+def test_keras_set_random_seed_still_sets_the_state_the_copy_without_tensorflow_sets():
+    # tuner._compat.keras.set_random_seed repeats keras.utils.set_random_seed minus TensorFlow's seed: a Keras
+    # release that seeds something more (or moves these names) must fail here
+    import keras
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+
+    from tuner._compat.keras import set_random_seed
+
+    body = inspect.getsource(rng_utils.set_random_seed)
+    seeded = {line.strip() for line in body.splitlines()
+              if ("seed(" in line or "set_global_attribute(" in line) and not line.lstrip().startswith("def ")
+              and ">>>" not in line and "`" not in line}
+    assert seeded == {"global_state.set_global_attribute(GLOBAL_RANDOM_SEED, seed)", "global_state.set_global_attribute(",
+                      "random.seed(seed)", "np.random.seed(seed)", "tf.random.set_seed(seed)",
+                      "torch.manual_seed(seed)"}, seeded
+    keras.utils.set_random_seed(11)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, "stale")
+    set_random_seed(11)  # this process runs TensorFlow: Keras' own, which clears the generator
+    assert global_state.get_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR) is None
+    assert rng_utils.get_random_seed() == 11
+
+
+def test_keras_still_asks_its_lazy_tensorflow_module_whether_tensorflow_is_available():
+    # keep_tensorflow_unloaded sets the answer that module caches; Keras' probes must still go through it
+    from keras.src.saving import serialization_lib
+    from keras.src.utils import module_utils
+
+    assert isinstance(module_utils.tensorflow, module_utils.LazyModule) and hasattr(module_utils.tensorflow,
+                                                                                    "_available")
+    assert "tf.available" in inspect.getsource(serialization_lib.serialize_keras_object)
+    probe = module_utils.LazyModule("tensorflow")
+    probe._available = False
+    assert probe.available is False and probe.module is None  # the cached answer: no import

@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 import optuna
 from omegaconf import DictConfig
 
-from tuner.config import TunerConfig, compose, objectives, to_settings, to_yaml, validate
+from tuner.config import TunerConfig, compose, objectives, to_settings, to_yaml, use_backend, validate
 from tuner.errors import ConfigError, TunerError
 from tuner.study import StudyRef
 
@@ -49,9 +50,23 @@ class Deleted:
 
 
 def settings(cfg: DictConfig) -> TunerConfig:
-    """``cfg`` validated and typed."""
+    """``cfg`` validated and typed; ``search.n_workers=null`` resolved (``device.trials_per_gpu`` per visible GPU)."""
+    from tuner.training.device import default_workers, visible_gpus
+
     validate(cfg)
-    return to_settings(cfg)
+    s = to_settings(cfg)
+    if s.search.n_workers is None:
+        s.search.n_workers = default_workers(s.device.kind, s.device.trials_per_gpu, visible_gpus(os.environ),
+                                             s.search.n_trials)
+    return s
+
+
+def trained_settings(cfg: DictConfig) -> TunerConfig:
+    """``settings(cfg)`` for a command that trains or loads models: its Keras backend (``backend``) is set
+    first, before anything imports Keras (a ConfigError naming the package to install if it is missing)."""
+    s = settings(cfg)
+    use_backend(s.backend)
+    return s
 
 
 def study_ref(cfg: DictConfig | TunerConfig) -> StudyRef:
@@ -63,18 +78,17 @@ def plan(cfg: DictConfig, overrides: list[str] | None = None) -> Plan:
     """The runner's part of ``cfg``; ``overrides`` (the command line's) go into every trial's replay command."""
     from tuner.runner.plan import Plan
 
-    s = settings(cfg)
+    s = trained_settings(cfg)
     return Plan(study=study_ref(s), search=s.search, data=s.data, device=s.device, tracking=s.tracking, seed=s.seed,
                 model=s.model, sampler=s.sampler, pruner=s.pruner, overrides=list(overrides or []),
-                config_yaml=to_yaml(cfg))
+                config_yaml=to_yaml(cfg), backend=s.backend)
 
 
 def export_plan(cfg: DictConfig) -> ExportPlan:
     """The export's part of ``cfg``."""
     from tuner.submission.plan import ExportPlan
-    from tuner.submission.predict import Predictions, PredictPlan
 
-    s = settings(cfg)
+    s = trained_settings(cfg)
     return ExportPlan(study=study_ref(s), options=s.export, data=s.data, seed=s.seed, tracking_uri=s.tracking.uri,
                       device=s.device, model=s.model, metric=objectives(s.search)[0][0])
 
@@ -88,11 +102,12 @@ def prepare(cfg: DictConfig) -> Prepared:
 
 def run_study(cfg: DictConfig, overrides: list[str] | None = None) -> float | None:
     """Run (or resume) the study ``cfg`` describes to its budget; the best value so far, None if no trial completed."""
-    from tuner.runner.loop import run_study as run_plan
     from tuner.training.device import configure
 
-    p = plan(cfg, overrides)
-    configure(p.device)  # worker processes pick their own GPU again (configure keeps the full list)
+    p = plan(cfg, overrides)  # sets the Keras backend: the runner (which loads Keras) is imported after it
+    configure(p.device)
+    from tuner.runner.loop import run_study as run_plan
+  # worker processes pick their own GPU again (configure keeps the full list)
     return run_plan(p)
 
 
@@ -110,19 +125,19 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> float:
 
 def export(cfg: DictConfig) -> Submission:
     """Write the submission CSV of the study ``cfg`` describes (see ``tuner.submission.export.export``)."""
-    from tuner.submission.export import export as export_submission
     from tuner.training.device import configure
 
-    p = export_plan(cfg)
+    p = export_plan(cfg)  # sets the Keras backend before the export (which loads Keras) is imported
     configure(p.device)
+    from tuner.submission.export import export as export_submission
     return export_submission(p)
 
 
 def predict_plan(cfg: DictConfig) -> PredictPlan:
     """What ``tuner.predict`` needs of ``cfg``: the experiment, its data section, the ``predict`` options."""
+    s = trained_settings(cfg)  # the Keras backend first: tuner.submission.predict loads Keras
     from tuner.submission.predict import PredictPlan
 
-    s = settings(cfg)
     return PredictPlan(s.name, s.data, s.predict, s.tracking.uri, study_ref(s).folder)
 
 
@@ -133,11 +148,13 @@ def predict(cfg: DictConfig) -> Predictions:
 
         predict(compose(["+experiment=images_cnn", "predict.input=new_photos"])).path
     """
-    from tuner.submission.predict import predict_images
     from tuner.training.device import configure
 
     configure(settings(cfg).device)
-    return predict_images(predict_plan(cfg))
+    p = predict_plan(cfg)
+    from tuner.submission.predict import predict_images
+
+    return predict_images(p)
 
 
 def leaderboard(cfg: DictConfig) -> str:

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from tuner.config import compose, drop_password, hide_password, hide_passwords_in_logs, to_yaml
+from tuner.config import compose, drop_password, hide_password, hide_passwords_in_logs, to_yaml, validate
 from tuner.study.records import replay_command, replay_overrides
 
 
@@ -93,3 +93,11 @@ def test_log_records_and_their_tracebacks_are_masked_on_every_handler():
     out = stream.getvalue()
     assert "pw-" not in out
     assert "postgresql://u:***@h/db" in out and "mysql://u:***@h/db failed" in out and "token=***" in out
+
+
+def test_the_replay_command_pins_the_backend_and_runs_one_process():
+    overrides = ["+experiment=digits_mlp", "search.n_workers=4", "search.trials_per_worker=2", "backend=tensorflow"]
+    words = replay_overrides(replay_command("digits_mlp", 3, {"width": 8}, seed=7, overrides=overrides, backend="jax"))
+    assert "backend=jax" in words and "backend=tensorflow" not in words
+    assert not [w for w in words if w.startswith(("search.n_workers=", "search.trials_per_worker="))]
+    validate(compose(words))  # one trial with the study's 4 workers would be refused (more workers than trials)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hydra
 from omegaconf import DictConfig
 
 from tuner import app
 from tuner.cli.entry import guarded
 from tuner.config import CONF_DIR
-from tuner.submission.export import Submission, registry_name
+
+if TYPE_CHECKING:  # the commands import what loads Keras only once the backend is set
+    from tuner.submission.export import Submission
 
 
 def describe(result: Submission, name: str) -> str:
     """What the export wrote, in the words the command prints."""
+    from tuner.submission.export import registry_name
+
     accuracy = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "unknown (no test labels)"
     source = (f"trial {result.trial}" if len(result.trials) < 2
               else f"an ensemble of trials {', '.join(map(str, result.trials))}")

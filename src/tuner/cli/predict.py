@@ -3,13 +3,17 @@ folder, walked recursively, or one file) with the experiment's submitted model a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hydra
 from omegaconf import DictConfig
 
 from tuner import app
 from tuner.cli.entry import guarded
 from tuner.config import CONF_DIR
-from tuner.submission.predict import Predictions
+
+if TYPE_CHECKING:  # the commands import what loads Keras only once the backend is set
+    from tuner.submission.predict import Predictions
 
 
 def describe(result: Predictions) -> str:

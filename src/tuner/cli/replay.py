@@ -9,6 +9,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import logging
 import sys
 
@@ -16,7 +18,9 @@ from tuner import app
 from tuner.cli.entry import guarded
 from tuner.config import compose
 from tuner.errors import ConfigError
-from tuner.runner.replay import Replayed
+
+if TYPE_CHECKING:  # the commands import what loads Keras only once the backend is set
+    from tuner.runner.replay import Replayed
 
 
 def parse_trial(argv: list[str]) -> tuple[int, list[str]]:

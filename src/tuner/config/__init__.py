@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+from tuner.config.backend import BACKENDS, use_backend
 from tuner.config.compose import CONF_DIR, compose, experiment_dir, to_yaml
 from tuner.config.plugins import instantiate, user_builder
 from tuner.config.schema import (
@@ -29,7 +30,7 @@ from tuner.config.secrets import drop_password, hide_password, hide_passwords_in
 from tuner.config.settings import plain, to_settings
 from tuner.config.validate import objectives, validate
 
-__all__ = ["CONF_DIR", "DEVICE_KINDS", "DIRECTIONS", "METRICS", "MODEL_METRICS", "DataConfig", "DeviceConfig",
+__all__ = ["BACKENDS", "CONF_DIR", "DEVICE_KINDS", "DIRECTIONS", "METRICS", "MODEL_METRICS", "DataConfig", "DeviceConfig",
            "ExportConfig", "LeaderboardConfig", "PredictConfig", "SearchConfig", "TrackingConfig", "TunerConfig",
            "compose", "drop_password", "experiment_dir", "hide_password", "hide_passwords_in_logs", "instantiate",
-           "objectives", "plain", "to_settings", "to_yaml", "user_builder", "validate"]
+           "objectives", "plain", "to_settings", "to_yaml", "use_backend", "user_builder", "validate"]

@@ -46,7 +46,7 @@ class DataConfig:
 class SearchConfig:
     n_trials: int = 20
     timeout: Optional[float] = None
-    n_workers: int = 1
+    n_workers: Optional[int] = None  # null: device.trials_per_gpu x the visible GPUs, 1 on a CPU
     trials_per_worker: Optional[int] = None
     storage: Optional[str] = None
     direction: Any = "maximize"  # a name, or a list of names for several metrics (see objectives())
@@ -65,6 +65,7 @@ class DeviceConfig:
     kind: str = "auto"
     mixed_precision: bool = False
     deterministic: bool = True
+    trials_per_gpu: int = 1  # worker processes per visible GPU, each with its share of the GPU's memory
 
 
 @dataclass
@@ -101,6 +102,7 @@ class LeaderboardConfig:
 class TunerConfig:
     name: str = "default"
     seed: int = 0
+    backend: str = "tensorflow"  # conf/config.yaml: $KERAS_BACKEND, else tensorflow
     experiments_dir: str = "experiments"
     data: DataConfig = field(default_factory=DataConfig)
     search: SearchConfig = field(default_factory=SearchConfig)

@@ -32,8 +32,11 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"search.n_trials={s.n_trials}: the budget must be at least 1 trial")
     if s.timeout is not None and s.timeout <= 0:
         raise ConfigError(f"search.timeout={s.timeout}: give a positive number of seconds, or null for none")
-    if s.n_workers < 1:
-        raise ConfigError(f"search.n_workers={s.n_workers}: give at least 1 worker process")
+    if s.n_workers is not None and s.n_workers < 1:
+        raise ConfigError(f"search.n_workers={s.n_workers}: give at least 1 worker process, or null for one per "
+                          "device.trials_per_gpu on each GPU (1 on a CPU)")
+    if cfg.device.trials_per_gpu < 1:
+        raise ConfigError(f"device.trials_per_gpu={cfg.device.trials_per_gpu}: give at least 1 trial per GPU")
     if s.warm_start_top < 1:
         raise ConfigError(f"search.warm_start_top={s.warm_start_top}: enqueue at least 1 trial, or search.warm_start=null")
     if cfg.export.refit_epochs is not None and cfg.export.refit_epochs < 1:
@@ -43,14 +46,14 @@ def validate(cfg: DictConfig) -> None:
     if cfg.export.tta and not cfg.data.flip_keeps_label:
         raise ConfigError(f"export.tta=true mirrors the test images, but a mirrored image changes its label on task "
                           f"{cfg.data.name} (data.flip_keeps_label=false); set export.tta=false")
-    if s.n_workers > s.n_trials:
+    if s.n_workers is not None and s.n_workers > s.n_trials:
         raise ConfigError(f"search.n_workers={s.n_workers} is more than search.n_trials={s.n_trials}: "
                           f"some workers would have nothing to do; use at most {s.n_trials}")
     if s.trials_per_worker is not None and s.trials_per_worker < 1:
         raise ConfigError(f"search.trials_per_worker={s.trials_per_worker}: give at least 1, or null to keep "
                           "each worker for the whole run")
     cpus = len(os.sched_getaffinity(0))
-    if s.n_workers > MAX_WORKERS_PER_CPU * cpus:
+    if s.n_workers is not None and s.n_workers > MAX_WORKERS_PER_CPU * cpus:
         raise ConfigError(f"search.n_workers={s.n_workers} on {cpus} CPU cores would only thrash; use at most "
                           f"{MAX_WORKERS_PER_CPU * cpus} (for more, spread workers over machines: search.storage=...)")
     if s.max_failures < 1:

@@ -27,6 +27,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from tuner.config.backend import BACKENDS
 from tuner.errors import DataError
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -34,6 +35,7 @@ COLOR_MODES = {"rgb": ("RGB", 3), "grayscale": ("L", 1)}  # data.color_mode -> (
 PROGRESS_FROM = 2000  # a folder of at least this many images shows a progress bar while it decodes
 PARALLEL_FROM = 2000  # fewer images decode in this process: starting worker processes would cost more
 CHUNK = 256  # images per task of a worker process
+BACKEND_MODULES = tuple(BACKENDS.values())  # loaded, each makes forking unsafe
 
 
 def is_image(name: str) -> bool:
@@ -112,9 +114,9 @@ def decode_images(paths: Sequence[str], size: tuple[int, int], color_mode: str, 
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    """Forked workers (they start at once) unless TensorFlow is loaded: a fork would copy its threads in a
+    """Forked workers (they start at once) unless a Keras backend is loaded: a fork would copy its threads in a
     broken state, so those are spawned (each imports tuner's data stage first, about 1.5 s)."""
-    if "tensorflow" in sys.modules or "fork" not in multiprocessing.get_all_start_methods():
+    if any(m in sys.modules for m in BACKEND_MODULES) or "fork" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     return multiprocessing.get_context("fork")
 

@@ -10,14 +10,10 @@ Example::
 
 from __future__ import annotations
 
-from tuner.models.builder import (
-    build_model,
-    build_optimizer,
-    describe,
-    initializer,
-    new_session,
-)
-from tuner.models.custom import UserBuilder, model_builder, probe
+from tuner._lazy import lazy
 
 __all__ = ["UserBuilder", "build_model", "build_optimizer", "describe", "initializer", "model_builder", "new_session",
            "probe"]
+# imported on first use: tuner.models.hyperparameters (no Keras) is read before the Keras backend is chosen
+__getattr__ = lazy(__name__, {name: "tuner.models.custom" if name in ("UserBuilder", "model_builder", "probe")
+                              else "tuner.models.builder" for name in __all__})

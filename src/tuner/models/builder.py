@@ -14,6 +14,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from tuner._compat.keras import set_random_seed
 from tuner.models.hyperparameters import value
 from tuner.models.inputs import input_stage
 
@@ -106,7 +107,7 @@ def new_session(seed: int) -> None:
     policy = keras.config.dtype_policy()
     keras.backend.clear_session()
     keras.config.set_dtype_policy(policy)
-    keras.utils.set_random_seed(seed)
+    set_random_seed(seed)  # keras.utils.set_random_seed's, without importing TensorFlow on the other backends
 
 
 def describe(model: keras.Model) -> str:

@@ -26,7 +26,7 @@ from tuner.runner.optimize import budget_reached, open_tracked, optimize, prepar
 from tuner.runner.plan import Plan
 from tuner.search import Param
 from tuner.study import best_completed
-from tuner.study.records import ENQUEUED, TAG_KIND, TAG_STUDY, WARM_START_TRIALS
+from tuner.study.records import ENQUEUED, TAG_BACKEND, TAG_KIND, TAG_STUDY, WARM_START_TRIALS
 from tuner.tracking.report import summarize
 
 log = logging.getLogger("tuner")
@@ -44,7 +44,8 @@ def run_study(plan: Plan) -> float | None:
     study, created, tracker = open_tracked(plan, prepared, data)  # refused if trained on other data: before training
     name = plan.study.name
     reap(study, tracker)  # trials left RUNNING by a crashed run: FAIL, their runs KILLED
-    parent_id = agree_parent(study, created, tracker, f"study-{name}", tags={TAG_STUDY: name, TAG_KIND: "study"})
+    tags = {TAG_STUDY: name, TAG_KIND: "study", TAG_BACKEND: plan.backend}
+    parent_id = agree_parent(study, created, tracker, f"study-{name}", tags=tags)
     sweep_runs(study, tracker, parent_id)
     tracker.log_dataset(parent_id, dataset_of(plan, data))
     enqueue(study, plan, prepared.space)

@@ -153,13 +153,15 @@ class TrialRunner:
         self.hp = sample(trial, self.ctx.space)
         fixed_seed = plan.search.trial_seed
         self.seed = int(fixed_seed) if fixed_seed is not None else trial_seed(plan.seed, trial.number)
-        replay = records.replay_command(plan.study.name, trial.number, self.hp, self.seed, plan.overrides)
+        replay = records.replay_command(plan.study.name, trial.number, self.hp, self.seed, plan.overrides,
+                                        plan.backend)
         trial.set_user_attr(records.HPARAMS, self.hp)
         trial.set_user_attr(records.SEED, self.seed)
         trial.set_user_attr(records.REPLAY, replay)
         self.run_id = self.ctx.tracker.start_trial(
             self.ctx.parent_id, trial.number, {**self.hp, "seed": self.seed},
-            {records.TAG_SEED: str(self.seed), records.TAG_REPLAY: replay, records.TAG_NOTE: f"Replay: `{replay}`"},
+            {records.TAG_SEED: str(self.seed), records.TAG_REPLAY: replay, records.TAG_NOTE: f"Replay: `{replay}`",
+             records.TAG_BACKEND: plan.backend},
         )
         trial.set_user_attr(records.MLFLOW_RUN_ID, self.run_id)
         self.ctx.tracker.log_dataset(self.run_id, self.ctx.dataset)

@@ -40,6 +40,7 @@ class Plan:
     pruner: dict[str, Any]
     overrides: list[str] = field(default_factory=list)  # the command line's, kept in every trial's replay command
     config_yaml: str = ""  # the composed config, logged on the parent run
+    backend: str = "tensorflow"  # Keras' backend (``backend``), set in every worker before Keras loads
 
     @property
     def goals(self) -> list[tuple[str, str]]:

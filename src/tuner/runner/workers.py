@@ -104,7 +104,7 @@ def worker_main(plan: Plan, slot: int, spawn: int, parent_id: str, log_file: str
     ``search.trials_per_worker`` trials (exit EXIT_RECYCLE: start a fresh one).
     """
     n_workers = plan.search.n_workers
-    _before_tensorflow(plan, slot, n_workers)
+    _before_backend(plan, slot, n_workers)
     _setup_logging(slot, log_file)
     _exit_with_parent()
     try:
@@ -121,30 +121,49 @@ def worker_main(plan: Plan, slot: int, spawn: int, parent_id: str, log_file: str
     sys.exit(EXIT_RECYCLE if recycle else 0)
 
 
-def _before_tensorflow(plan: Plan, slot: int, n_workers: int) -> None:
-    """What must be set before TensorFlow loads in the worker of ``slot``: its GPU (slot mod the
-    number of GPUs, ``CUDA_VISIBLE_DEVICES``) and thread pools sized to its share of the cores."""
+def _before_backend(plan: Plan, slot: int, n_workers: int) -> None:
+    """What must be set before Keras' backend loads in the worker of ``slot``: the backend, its GPU (slot mod
+    the number of GPUs, ``CUDA_VISIBLE_DEVICES``, with its memory share) and thread pools sized to its share
+    of the cores."""
+    from tuner.config import use_backend
     from tuner.training.device import configure
 
+    use_backend(plan.backend)
     configure(plan.device, slot, n_workers)
     threads = str(threads_per_worker(n_workers))
     for var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ[var] = threads
 
 
+def set_threads(threads: int) -> str:
+    """Size the backend's CPU thread pools to ``threads``; says what it set, for the log."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        return (f"{tf.config.threading.get_intra_op_parallelism_threads()}+"
+                f"{tf.config.threading.get_inter_op_parallelism_threads()} TensorFlow threads (intra+inter op)")
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        return f"{torch.get_num_threads()} PyTorch threads"
+    return f"JAX (XLA sizes its own CPU threads; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})"
+
+
 def _run(plan: Plan, slot: int, spawn: int, parent_id: str, deadline: float | None) -> bool:
     import gc
-
-    import tensorflow as tf
 
     from tuner.data import load_dataset
     from tuner.runner.coordinate import interrupts_once
     from tuner.runner.objective import Context
     from tuner.runner.optimize import open_tracked, optimize, prepare
 
-    threads = threads_per_worker(plan.search.n_workers)
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    threads = set_threads(threads_per_worker(plan.search.n_workers))
     plan = plan.for_worker(spawn, max(deadline - time.time(), 1.0) if deadline is not None else None)
     with interrupts_once():
         prepared = prepare(plan)
@@ -152,9 +171,7 @@ def _run(plan: Plan, slot: int, spawn: int, parent_id: str, deadline: float | No
         study, _, tracker = open_tracked(plan, prepared, data)  # every worker checks the data it loaded
         ctx = Context(plan, prepared.space, data, tracker, parent_id, builder=prepared.builder)
         gc.freeze()
-        log.info("worker %d (pid %d) joins study %s with %d+%d TensorFlow threads (intra+inter op)", slot,
-                 os.getpid(), plan.study.name, tf.config.threading.get_intra_op_parallelism_threads(),
-                 tf.config.threading.get_inter_op_parallelism_threads())
+        log.info("worker %d (pid %d) joins study %s with %s", slot, os.getpid(), plan.study.name, threads)
         return optimize(study, ctx, progress=False, max_trials=plan.search.trials_per_worker)
 
 

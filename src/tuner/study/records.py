@@ -50,6 +50,7 @@ TAG_PRUNE_REASON = "optuna.prune_reason"
 TAG_MODEL_ERROR = "tuner.model_error"  # why a completed trial's model could not be logged
 TAG_REPLAY = "tuner.replay"
 TAG_SEED = "tuner.seed"
+TAG_BACKEND = "tuner.backend"  # the Keras backend the run trained on (tensorflow, jax, torch)
 TAG_STUDY = "tuner.study"
 TAG_KIND = "tuner.kind"
 # MLflow's own: the UI opens an experiment of this kind on its runs (model training), not on GenAI traces
@@ -59,7 +60,9 @@ SOURCE_TAGS = {"mlflow.source.type": "LOCAL", "mlflow.source.name": "tuner"}
 
 REPLAY_PREFIX = ("python", "-m", "tuner")
 # The overrides a replay sets itself; the study's own values of these are dropped.
-REPLAY_SETS = ("name=", "search.n_trials=", "search.trial_seed=", "pruner=", "search.enqueue=", "search.space.")
+# A study's worker count is dropped too: one trial runs in one process (more workers than trials is an error).
+REPLAY_SETS = ("name=", "search.n_trials=", "search.trial_seed=", "pruner=", "search.enqueue=", "search.space.",
+               "backend=", "search.n_workers=", "search.trials_per_worker=")
 
 
 def hparams(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
@@ -67,8 +70,10 @@ def hparams(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     return dict(trial.user_attrs.get(HPARAMS, trial.params))
 
 
-def replay_command(name: str, number: int, hp: Mapping[str, Any], seed: int, overrides: list[str]) -> str:
-    """A command line that retrains trial ``number`` of study ``name`` as a one-trial study of its own.
+def replay_command(name: str, number: int, hp: Mapping[str, Any], seed: int, overrides: list[str],
+                   backend: str | None = None) -> str:
+    """A command line that retrains trial ``number`` of study ``name`` as a one-trial study of its own
+    (on ``backend``, when given, whatever ``KERAS_BACKEND`` says where it is replayed).
 
     The overrides are kept as typed (``search.storage=${oc.env:TUNER_STORAGE}`` stays so), except that a
     password in a URL is dropped (``postgresql://user@host/db``): the command is logged to MLflow, and whoever
@@ -77,7 +82,7 @@ def replay_command(name: str, number: int, hp: Mapping[str, Any], seed: int, ove
     kept = [drop_password(o) for o in overrides if not o.startswith(REPLAY_SETS)]
     pinned = [f"search.space.{k}={_literal(v)}" for k, v in hp.items()]
     extra = [f"name={name}_replay_t{number}", "search.n_trials=1", f"search.trial_seed={seed}", "pruner=none",
-             "search.enqueue=[]"]
+             "search.enqueue=[]", *([f"backend={backend}"] if backend else [])]
     return " ".join(REPLAY_PREFIX) + " " + " ".join(shlex.quote(o) for o in kept + extra + pinned)
 
 

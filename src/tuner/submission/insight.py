@@ -18,7 +18,6 @@ from typing import Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tuner.tracking import figures
 from tuner.training.predict import predict
@@ -42,13 +41,40 @@ def worst_mistakes(probs: np.ndarray, y_true: np.ndarray, k: int = N_WORST) -> n
 
 
 def saliency(model: keras.Model, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """|d score(class) / d input|, the maximum over channels: shape (N, H, W)."""
-    inputs = tf.convert_to_tensor(np.asarray(x, dtype=np.float32))
+    """|d score(class) / d input|, the maximum over channels: shape (N, H, W); through the gradients of the
+    backend the model runs on."""
+    inputs, picks = np.asarray(x, dtype=np.float32), np.asarray(classes, dtype=np.int64)
+    grads = {"tensorflow": _tensorflow_grads, "jax": _jax_grads, "torch": _torch_grads}[keras.backend.backend()]
+    return np.abs(grads(model, inputs, picks)).max(axis=-1)
+
+
+def _tensorflow_grads(model: keras.Model, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    import tensorflow as tf
+
+    inputs = tf.convert_to_tensor(x)
     with tf.GradientTape() as tape:
         tape.watch(inputs)
-        scores = tf.gather(model(inputs, training=False), np.asarray(classes), axis=1, batch_dims=1)
-    grads = tape.gradient(scores, inputs)
-    return np.abs(grads.numpy()).max(axis=-1)
+        scores = tf.gather(model(inputs, training=False), classes, axis=1, batch_dims=1)
+    return tape.gradient(scores, inputs).numpy()
+
+
+def _jax_grads(model: keras.Model, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    import jax
+    import jax.numpy as jnp
+
+    def total_score(inputs: jax.Array) -> jax.Array:
+        return jnp.take_along_axis(model(inputs, training=False), jnp.asarray(classes)[:, None], axis=1).sum()
+
+    return np.asarray(jax.grad(total_score)(jnp.asarray(x)))
+
+
+def _torch_grads(model: keras.Model, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    import torch
+
+    inputs = keras.ops.convert_to_tensor(x).detach().requires_grad_(True)  # on the device Keras uses
+    scores = model(inputs, training=False)
+    scores.gather(1, torch.as_tensor(classes, device=scores.device)[:, None]).sum().backward()
+    return inputs.grad.detach().cpu().numpy()
 
 
 def occlusion(model: keras.Model, x: np.ndarray, classes: np.ndarray, patch: int | None = None) -> np.ndarray:

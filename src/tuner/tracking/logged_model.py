@@ -29,6 +29,7 @@ from mlflow.models import Model, ModelSignature
 from mlflow.tracking import MlflowClient
 from mlflow.types import Schema, TensorSpec
 
+from tuner.config import BACKENDS
 from tuner.data import Dataset
 from tuner.tracking import keras_loader
 from tuner.tracking.keras_loader import CODE_DIR, LOADER_MODULE, MODULES_KEY
@@ -36,7 +37,6 @@ from tuner.tracking.keras_loader import CODE_DIR, LOADER_MODULE, MODULES_KEY
 EXAMPLE_IMAGES = 3  # validation images saved as the input example: enough to show the batch axis, small on disk
 MAX_PIXEL = 255
 # the Keras backend -> the distribution that provides it
-BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
 @dataclass(frozen=True)
@@ -96,10 +96,10 @@ def requirements(backend: str | None = None) -> tuple[str, ...]:
     """Pinned ``keras``, its backend's package and ``mlflow``, from the installed versions (never inferred per
     model, which would load the model in a subprocess). ``backend`` defaults to ``$KERAS_BACKEND``."""
     name = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
-    if name not in BACKEND_PACKAGES:
+    if name not in BACKENDS:
         raise ValueError(f"unknown Keras backend {name!r} (KERAS_BACKEND); choose one of: "
-                         f"{', '.join(BACKEND_PACKAGES)}")
-    return tuple(f"{p}=={version(p)}" for p in ("keras", BACKEND_PACKAGES[name], "mlflow"))
+                         f"{', '.join(BACKENDS)}")
+    return tuple(f"{p}=={version(p)}" for p in ("keras", BACKENDS[name], "mlflow"))
 
 
 def save_keras(model: Any, card: ModelCard, folder: Path, mlflow_model: Model) -> Path:

@@ -1,10 +1,9 @@
 """Fit one model; return its history. No Optuna or MLflow here: the caller's
 ``on_epoch`` hook reports progress and may raise to stop (e.g. pruning).
 
-The training split is fed through ``tf.data``: the uint8 pixels are held once,
-each epoch draws a fresh permutation of indices, gathers whole batches and
-prefetches them while the previous batch trains; augmentation and scaling run
-inside the model. Optional hyperparameters shape the fit: ``lr_schedule``
+The training split is fed as uint8 pixels held once (``tf.data`` on TensorFlow, a
+``keras.utils.PyDataset`` on JAX and PyTorch): each epoch draws a fresh permutation of
+indices and gathers whole batches; augmentation and scaling run inside the model. Optional hyperparameters shape the fit: ``lr_schedule``
 (none, cosine, one_cycle, reduce_on_plateau), ``patience`` (early stopping
 that restores the best epoch's weights; 0 = off), ``restore_best`` (end with the best epoch's
 weights, never stopping early) and ``jit_compile`` (XLA).
@@ -78,11 +77,15 @@ class _Hook(keras.callbacks.Callback):
 
 
 def batches(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool) -> Any:
-    """A ``tf.data.Dataset`` of ``(images, labels)`` batches, reshuffled every epoch when ``shuffle``, prefetched.
+    """``(images, labels)`` batches for ``model.fit``, reshuffled every epoch when ``shuffle``.
 
     Shuffling permutes indices, not images, and each batch is one gather, so an epoch costs
     no per-image work on the host; the shuffle seed follows ``keras.utils.set_random_seed``.
+    On TensorFlow a prefetching ``tf.data.Dataset``; on the other backends an ``ArrayBatches``
+    (``keras.utils.PyDataset``), so that TensorFlow is never imported there.
     """
+    if keras.backend.backend() != "tensorflow":
+        return ArrayBatches(x, y, batch_size, shuffle)
     import tensorflow as tf
 
     images, labels = tf.constant(x), tf.constant(y)
@@ -92,6 +95,31 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool) -> Any
     pick = index.batch(batch_size).map(lambda i: (tf.gather(images, i), tf.gather(labels, i)),
                                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return pick.prefetch(tf.data.AUTOTUNE)
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """Batches of in-memory arrays for any backend: batch ``i`` of an epoch is one gather of the uint8
+    images through that epoch's permutation (drawn from a generator seeded by NumPy's global state, which
+    ``keras.utils.set_random_seed`` sets)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool) -> None:
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+        self.rng = np.random.default_rng(np.random.randint(2**31)) if shuffle else None
+        self.order = self.rng.permutation(len(x)) if self.rng is not None else None
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        pick = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        if self.order is not None:
+            pick = np.sort(self.order[pick])  # sorted: a gather in memory order
+        return self.x[pick], self.y[pick]
+
+    def on_epoch_end(self) -> None:
+        if self.rng is not None:
+            self.order = self.rng.permutation(len(self.x))
 
 
 def learning_rate(hp: Mapping[str, Any], steps: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
