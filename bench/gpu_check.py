@@ -154,7 +154,8 @@ class GpuSampler:
             return {"samples": 0, "error": self.error or "no sample taken (the part ended first)"}
         used, total, util = zip(*self.samples)
         return {"samples": len(self.samples), "memory_total_mib": round(max(total)),
-                "memory_used_peak_mib": round(max(used)), "memory_used_mean_mib": round(statistics.fmean(used)),
+                "memory_used_min_mib": round(min(used)), "memory_used_peak_mib": round(max(used)),
+                "memory_used_mean_mib": round(statistics.fmean(used)),
                 "utilization_peak_pct": round(max(util)), "utilization_mean_pct": round(statistics.fmean(util), 1),
                 **({"error": self.error} if self.error else {})}
 
@@ -363,7 +364,9 @@ def part_speed(backends: list[str], keys: dict, caps: Caps, workdir: Path, data:
                    "--epochs", str(caps.speed_epochs), "--hp", json.dumps(caps.model), "--precisions",
                    ",".join(precisions), *([] if on_gpu else ["--cpu"]),
                    *(["--backend-key"] if keys.get("backend") is True else [])]
-        code, tail = run_process(command, child_env(backend, workdir), workdir, cap, workdir / f"speed-{backend}.log")
+        with GpuSampler() as sampler:  # one process: its peak is one worker's
+            code, tail = run_process(command, child_env(backend, workdir), workdir, cap,
+                                     workdir / f"speed-{backend}.log")
         found = {}
         for line in tail.splitlines():
             if line.startswith(RESULT_MARK):
@@ -371,7 +374,8 @@ def part_speed(backends: list[str], keys: dict, caps: Caps, workdir: Path, data:
                 found[result.pop("precision")] = result
         for precision in precisions:
             key = f"{backend}/{precision}"
-            runs[key] = found.get(precision) or {"error": error_of(code, tail, cap)}
+            runs[key] = {**(found.get(precision) or {"error": error_of(code, tail, cap)}),
+                         "gpu_of_the_process": sampler.stats()}
             print(key, json.dumps(runs[key], default=str)[:600], flush=True)
     helps = {}
     for backend in backends:
@@ -413,7 +417,10 @@ def part_trials_per_gpu(keys: dict, caps: Caps, workdir: Path, data: Path, backe
         with GpuSampler() as sampler:
             per_k[str(k)] = run_study(f"k{k}", [*task, *workers, *tpg], backend, workdir, timeout,
                                       timeout + caps.study_grace_s + 5 * k, [*task])
-        per_k[str(k)]["gpu"] = sampler.stats()
+        per_k[str(k)]["gpu"] = gpu = sampler.stats()
+        if gpu.get("samples"):  # what one of the k workers took at most, over the GPU's use before they started
+            per_k[str(k)]["gpu_memory_per_worker_peak_mib"] = round((gpu["memory_used_peak_mib"]
+                                                                     - gpu["memory_used_min_mib"]) / k)
         print(f"k={k}:", json.dumps(per_k[str(k)], default=str)[:800], flush=True)
     rates = {k: v.get("trials_per_minute") for k, v in per_k.items()}
     out: dict[str, Any] = {"backend": backend, "model": {p: model[p] for p in PINNED_SPACE},

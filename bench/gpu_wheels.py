@@ -30,11 +30,12 @@ PLATFORMS = ("manylinux_2_35_x86_64", "manylinux_2_34_x86_64", "manylinux_2_31_x
              "manylinux1_x86_64")
 
 # What the accelerator machine has already (KINDS.md's package list of its image, the part the pinned
-# packages need): none of these is carried.
+# packages need): none of these is carried. (typing-extensions is there too, but perhaps older than pydantic
+# needs: it is carried, and the carried folder comes first on PYTHONPATH.)
 ON_THE_MACHINE = frozenset({
     "absl-py", "annotated-doc", "anyio", "certifi", "click", "cloudpickle", "h5py", "joblib", "markupsafe",
     "matplotlib", "ml-dtypes", "numpy", "packaging", "pandas", "protobuf", "pyyaml", "requests", "rich",
-    "scikit-learn", "scipy", "tqdm", "typing-extensions", "urllib3", "zipp",
+    "scikit-learn", "scipy", "tqdm", "urllib3", "zipp",
 })
 # What a pinned package requires that is neither carried nor there, and why the check does without it.
 NOT_CARRIED = {
