@@ -56,15 +56,18 @@ VERSIONS_OF = ("keras", "tensorflow", "jax", "jaxlib", "torch", "optuna", "mlflo
                "protobuf", "pydantic", "typing_extensions")
 CORE_KEYS = {"backend": "backend=jax", "device.trials_per_gpu": "device.trials_per_gpu=2"}
 NVIDIA_QUERY = ["nvidia-smi", "--query-gpu=memory.used,memory.total,utilization.gpu", "--format=csv,noheader,nounits"]
-# A Fashion CNN from the middle of conf/search/space/cnn_blocks.yaml (fashion_cnn's first enqueued trial,
-# 2 epochs): what the speed part trains and the trials_per_gpu part pins every trial to.
+# A Fashion CNN from the middle of conf/search/space/cnn_blocks.yaml: fashion_cnn's first enqueued trial.
 FASHION_CNN = {"arch": "cnn", "block": "double", "batch_norm": True, "batch_norm_momentum": 0.9, "depth": 3,
                "filters": 16, "filters_growth": 2, "kernel_size": 3, "pooling": "max", "padding": "same",
                "head": "flatten", "width": 128, "dropout": 0.3, "activation": "relu", "initializer": "he_normal",
                "optimizer": "adam", "learning_rate": 2e-3, "lr_schedule": "cosine", "batch_size": 128, "epochs": 2,
                "augment_shift": 0.05, "augment_flip": True}
+# The same without its random shifts and flips: Keras compiles no random image layer with XLA, so on JAX the
+# augmented CNN runs eagerly (721 images/s on the H200, 73,000 without: mixed_precision-2026-11-26-h200.json)
+PLAIN_CNN = {**FASHION_CNN, "augment_shift": 0.0, "augment_flip": False}
 PINNED_SPACE = ["depth", "filters", "head", "width", "dropout", "optimizer", "learning_rate", "lr_schedule",
                 "batch_size", "augment_shift", "augment_flip"]
+TINY_CNN = {**PLAIN_CNN, "depth": 1, "filters": 8, "width": 32, "batch_size": 64}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,32 +76,35 @@ class Caps:
 
     budget_s: float  # the whole run; a part that would start past it is skipped, one that would run over is cut
     speed_images: int  # generated training images (the test split is a sixth of it)
+    speed_max_samples: int | None  # of those, what the speed part fits on (data.max_samples)
     speed_epochs: int
-    speed_timeout_s: float  # one backend and precision, its process's start included
+    speed_timeout_s: float  # one fit (a model in one precision); a backend's process gets this per fit
+    speed_models: dict  # name: the hyperparameters the speed part fits, each in float32 and mixed_float16
+    mixed_on_all: bool  # the mixed-precision fits on every backend (else on the first one only: --cpu stays float32)
     k_values: tuple[int, ...]
     k_timeout_s: float  # search.timeout of each k's study
     k_max_samples: int
     k_epochs: int
+    k_model: dict  # the hyperparameters every trial of the trials_per_gpu part is pinned to
     digits_timeout_s: float  # search.timeout of each backend's digits_cnn study
     digits_overrides: tuple[str, ...]
     study_grace_s: float  # a study's process may outlive its search.timeout by this much (start, last epoch, report)
-    model: dict  # the hyperparameters the speed part trains and the trials_per_gpu part pins
-    mixed_on_all: bool  # the mixed-precision run on every backend (else on the first one only: --cpu stays float32)
 
 
-GPU_CAPS = Caps(budget_s=465, speed_images=60_000, speed_epochs=2, speed_timeout_s=75, k_values=(1, 2, 4, 8),
-                k_timeout_s=35, k_max_samples=12_000, k_epochs=3, digits_timeout_s=50, digits_overrides=(),
-                study_grace_s=40, model=FASHION_CNN, mixed_on_all=True)
-# --cpu: the budget is only a safety net (a loaded machine must not skip parts); the caps keep it near 3 minutes
-CPU_CAPS = Caps(budget_s=600, speed_images=1_200, speed_epochs=2, speed_timeout_s=90, k_values=(1, 2),
-                k_timeout_s=10, k_max_samples=600, k_epochs=1, digits_timeout_s=10,
-                digits_overrides=("data.max_samples=800", "search.space.epochs=1", "search.space.depth=1",
-                                  "search.space.filters=16", "search.space.width=32"),
-                # no augmentation: on JAX, on this CPU, its random layers cost 10x the epoch (and 3x the compile)
-                study_grace_s=60, model={**FASHION_CNN, "depth": 1, "filters": 8, "width": 32, "batch_size": 64,
-                                         "augment_shift": 0.0, "augment_flip": False},
-                mixed_on_all=False)
-
+# The k race pins the un-augmented CNN so that its trials are bound by the GPU, not by eager random layers
+GPU_CAPS = Caps(budget_s=465, speed_images=12_000, speed_max_samples=6_000, speed_epochs=2, speed_timeout_s=50,
+                speed_models={"fashion_cnn": FASHION_CNN, "no_augmentation": PLAIN_CNN}, mixed_on_all=True,
+                k_values=(1, 2, 4, 8), k_timeout_s=30, k_max_samples=12_000, k_epochs=3, k_model=PLAIN_CNN,
+                digits_timeout_s=45, digits_overrides=(), study_grace_s=40)
+# --cpu: the budget is only a safety net (a loaded machine must not skip parts); the caps keep it near 3 minutes.
+# No augmentation: on JAX, on this CPU, its random layers cost 10x the epoch (and 3x the compile).
+CPU_CAPS = Caps(budget_s=600, speed_images=1_200, speed_max_samples=None, speed_epochs=2, speed_timeout_s=45,
+                speed_models={"tiny_cnn": TINY_CNN}, mixed_on_all=False,
+                k_values=(1, 2), k_timeout_s=10, k_max_samples=600, k_epochs=1, k_model=TINY_CNN,
+                digits_timeout_s=10, digits_overrides=("data.max_samples=800", "search.space.epochs=1",
+                                                       "search.space.depth=1", "search.space.filters=16",
+                                                       "search.space.width=32"),
+                study_grace_s=60)
 
 # ---------------------------------------------------------------------------------------------- the GPU's load
 
@@ -351,17 +357,20 @@ def run_study(label: str, overrides: list[str], backend: str, workdir: Path, tim
 
 def part_speed(backends: list[str], keys: dict, caps: Caps, workdir: Path, data: Path, on_gpu: bool,
                budget: Budget) -> dict[str, Any]:
-    """One process per backend trains in float32, then in mixed_float16 (the first epoch of each compiles)."""
+    """One process per backend fits each of caps.speed_models in float32, then in mixed_float16 (the first
+    epoch of each fit compiles); runs are keyed ``<backend>/<model>/<precision>``."""
     runs: dict[str, Any] = {}
     for i, backend in enumerate(backends):
         precisions = list(PRECISIONS if caps.mixed_on_all or i == 0 else PRECISIONS[:1])
-        cap = min(caps.speed_timeout_s * len(precisions), budget.left())
+        fits = [f"{model}/{precision}" for model in caps.speed_models for precision in precisions]
+        cap = min(caps.speed_timeout_s * len(fits) + 20, budget.left())
         if cap < 15:
-            runs.update({f"{backend}/{p}": {"error": f"skipped: {budget.left():.0f} s left of the run's budget"}
-                         for p in precisions})
+            runs.update({f"{backend}/{fit}": {"error": f"skipped: {budget.left():.0f} s left of the run's budget"}
+                         for fit in fits})
             continue
         command = [sys.executable, str(Path(__file__).resolve()), "--child-speed", backend, "--data", str(data),
-                   "--epochs", str(caps.speed_epochs), "--hp", json.dumps(caps.model), "--precisions",
+                   "--epochs", str(caps.speed_epochs), "--models", json.dumps(caps.speed_models),
+                   *(["--max-samples", str(caps.speed_max_samples)] if caps.speed_max_samples else []), "--precisions",
                    ",".join(precisions), *([] if on_gpu else ["--cpu"]),
                    *(["--backend-key"] if keys.get("backend") is True else [])]
         with GpuSampler() as sampler:  # one process: its peak is one worker's
@@ -371,22 +380,23 @@ def part_speed(backends: list[str], keys: dict, caps: Caps, workdir: Path, data:
         for line in tail.splitlines():
             if line.startswith(RESULT_MARK):
                 result = json.loads(line[len(RESULT_MARK):])
-                found[result.pop("precision")] = result
-        for precision in precisions:
-            key = f"{backend}/{precision}"
-            runs[key] = {**(found.get(precision) or {"error": error_of(code, tail, cap)}),
-                         "gpu_of_the_process": sampler.stats()}
-            print(key, json.dumps(runs[key], default=str)[:600], flush=True)
+                found[result.pop("fit")] = result
+        for fit in fits:
+            runs[f"{backend}/{fit}"] = {**(found.get(fit) or {"error": error_of(code, tail, cap)}),
+                                        "gpu_of_the_process": sampler.stats()}
+            print(f"{backend}/{fit}", json.dumps(runs[f"{backend}/{fit}"], default=str)[:600], flush=True)
     helps = {}
     for backend in backends:
-        f32, mixed = runs.get(f"{backend}/float32", {}), runs.get(f"{backend}/mixed_float16", {})
-        if "images_per_s" in f32 and "images_per_s" in mixed:
-            if mixed.get("dtype_policy") != "mixed_float16":
-                helps[backend] = {"helps": None, "why": f"the policy stayed {mixed.get('dtype_policy')} (no GPU)"}
-            else:
-                ratio = mixed["images_per_s"] / f32["images_per_s"]
-                helps[backend] = {"helps": ratio > 1.05, "speedup": round(ratio, 2)}
-    out: dict[str, Any] = {"runs": runs, "mixed_precision": helps}
+        for model in caps.speed_models:
+            f32, mixed = runs.get(f"{backend}/{model}/float32", {}), runs.get(f"{backend}/{model}/mixed_float16", {})
+            if "images_per_s" in f32 and "images_per_s" in mixed:
+                if mixed.get("dtype_policy") != "mixed_float16":
+                    helps[f"{backend}/{model}"] = {"helps": None,
+                                                   "why": f"the policy stayed {mixed.get('dtype_policy')} (no GPU)"}
+                else:
+                    ratio = mixed["images_per_s"] / f32["images_per_s"]
+                    helps[f"{backend}/{model}"] = {"helps": ratio > 1.05, "speedup": round(ratio, 2)}
+    out: dict[str, Any] = {"models": caps.speed_models, "runs": runs, "mixed_precision": helps}
     if not any("images_per_s" in r for r in runs.values()):
         out["error"] = "no backend trained: " + "; ".join(f"{k}: {str(r.get('error'))[:300]}" for k, r in runs.items())
     return out
@@ -397,7 +407,7 @@ def part_trials_per_gpu(keys: dict, caps: Caps, workdir: Path, data: Path, backe
     if on_gpu and keys.get("device.trials_per_gpu") is not True:
         return {"error": "this tuner does not accept device.trials_per_gpu (issue 21, part 2, not landed yet): "
                          f"{keys.get('device.trials_per_gpu')}"}
-    model = caps.model
+    model = caps.k_model
     task = ["+experiment=fashion_cnn", "search.enqueue=[]", "pruner=none", f"data.path={data}",
             f"data.cache_dir={workdir / 'cache'}", f"data.max_samples={caps.k_max_samples}",
             f"search.space.epochs={caps.k_epochs}", *backend_override(backend, keys),
@@ -462,16 +472,17 @@ def backend_device(backend: str) -> str:
     return ", ".join(d.name for d in tf.config.list_logical_devices()) or "none"
 
 
-def child_speed(backend: str, data: Path, hp: dict, epochs: int, precisions: list[str], on_gpu: bool,
-                backend_key: bool) -> None:
-    """One backend (this process's ``KERAS_BACKEND``): fit ``hp`` with tuner's ``train`` in each precision; a
-    RESULT_MARK line for each, its error text in it when that precision failed."""
+def child_speed(backend: str, data: Path, models: dict, epochs: int, precisions: list[str], on_gpu: bool,
+                backend_key: bool, max_samples: int | None = None) -> None:
+    """One backend (this process's ``KERAS_BACKEND``): fit each of ``models`` with tuner's ``train`` in each
+    precision; a RESULT_MARK line for each fit, its error text in it when that fit failed."""
     if os.environ.get("KERAS_BACKEND") != backend:
         raise SystemExit(f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND')!r} but --child-speed {backend}")
     from tuner.config import compose
 
     def cfg_for(precision: str) -> Any:
         return compose(["+experiment=fashion_cnn", f"data.path={data}", "data.val_fraction=0.05",
+                        *([f"data.max_samples={max_samples}"] if max_samples else []),
                         f"device={'gpu' if on_gpu else 'auto'}",
                         f"device.mixed_precision={str(precision == 'mixed_float16').lower()}",
                         *([f"backend={backend}"] if backend_key else [])])
@@ -479,12 +490,14 @@ def child_speed(backend: str, data: Path, hp: dict, epochs: int, precisions: lis
     from tuner.training.device import configure
 
     configure(cfg_for(precisions[0]).device)
-    for precision in precisions:
-        try:
-            figures = _fit_once(backend, cfg_for(precision), {**hp, "epochs": epochs})
-        except Exception as err:  # noqa: BLE001 - reported to the parent, which records it
-            figures = {"error": f"{type(err).__name__}: {str(err)[:500]}", "traceback": traceback.format_exc()[-1500:]}
-        print(RESULT_MARK + json.dumps({"precision": precision, **figures}), flush=True)
+    for name, hp in models.items():
+        for precision in precisions:
+            try:
+                figures = _fit_once(backend, cfg_for(precision), {**hp, "epochs": epochs})
+            except Exception as err:  # noqa: BLE001 - reported to the parent, which records it
+                figures = {"error": f"{type(err).__name__}: {str(err)[:500]}",
+                           "traceback": traceback.format_exc()[-1500:]}
+            print(RESULT_MARK + json.dumps({"fit": f"{name}/{precision}", **figures}), flush=True)
 
 
 def _fit_once(backend: str, cfg: Any, hp: dict) -> dict[str, Any]:
@@ -529,7 +542,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, default=2, help=argparse.SUPPRESS)
     parser.add_argument("--precisions", default="float32", help=argparse.SUPPRESS)
-    parser.add_argument("--hp", type=json.loads, default=FASHION_CNN, help=argparse.SUPPRESS)
+    parser.add_argument("--max-samples", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--models", type=json.loads, default={"fashion_cnn": FASHION_CNN}, help=argparse.SUPPRESS)
     parser.add_argument("--backend-key", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -548,8 +562,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     if args.child_speed:
-        child_speed(args.child_speed, args.data, args.hp, args.epochs, args.precisions.split(","), not args.cpu,
-                    args.backend_key)
+        child_speed(args.child_speed, args.data, args.models, args.epochs, args.precisions.split(","), not args.cpu,
+                    args.backend_key, args.max_samples)
         return 0
     visible, seen = gpu_visible()
     if not visible and not args.cpu:
@@ -573,7 +587,8 @@ def main(argv: list[str] | None = None) -> int:
         parts = figures["parts"]
         backends = [b for b in BACKENDS if importable[b]]
         if "speed" in args.parts:
-            parts["speed"] = timed_part("speed", budget, caps.speed_timeout_s * (1 + len(backends)),
+            parts["speed"] = timed_part("speed", budget, (caps.speed_timeout_s * 2 * len(caps.speed_models) + 20)
+                                        * len(backends),
                                         lambda cap: part_speed(backends, keys, caps, workdir, data, on_gpu, budget))
         if "trials_per_gpu" in args.parts:
             needs = sum(caps.k_timeout_s + caps.study_grace_s for _ in caps.k_values)

@@ -41,8 +41,9 @@ def test_the_speed_part_trains_on_every_backend_here(smoke) -> None:
     speed = figures["parts"]["speed"]
     importable = [b for b, ok in figures["backends_importable"].items() if ok]
     assert "error" not in speed and importable
+    assert list(speed["models"]) == ["tiny_cnn"]
     for backend in importable:
-        run = speed["runs"][f"{backend}/float32"]
+        run = speed["runs"][f"{backend}/tiny_cnn/float32"]
         assert run["backend"] == backend and run["dtype_policy"] == "float32", run
         assert run["images_per_s"] > 0 and len(run["epoch_s"]) == 2 and 0 <= run["val_accuracy"] <= 1
     # on a CPU the mixed-precision run stays float32 and says so
