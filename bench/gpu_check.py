@@ -51,7 +51,8 @@ BACKENDS = ("tensorflow", "jax", "torch")
 STUDY_BACKENDS = ("jax", "torch")
 PRECISIONS = ("float32", "mixed_float16")
 IMAGES_PER_TRIAL = "epochs_run x training images / the trial's seconds attribute (its build and compile included)"
-RESULT_MARK = "GPU_CHECK_RESULT "  # a child process's last line: this, then its JSON
+RESULT_MARK = "GPU_CHECK_RESULT "
+COMMIT_ENV = "TUNER_COMMIT"  # the commit the tree was copied from, where it has no .git  # a child process's last line: this, then its JSON
 VERSIONS_OF = ("keras", "tensorflow", "jax", "jaxlib", "torch", "optuna", "mlflow-skinny", "hydra-core", "numpy",
                "protobuf", "pydantic", "typing_extensions")
 CORE_KEYS = {"backend": "backend=jax", "device.trials_per_gpu": "device.trials_per_gpu=2"}
@@ -203,6 +204,12 @@ def versions() -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             found[name] = None
     return found
+
+
+def _head() -> str | None:
+    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, check=False, capture_output=True, text=True) \
+        if shutil.which("git") else None
+    return done.stdout.strip() if done is not None and done.returncode == 0 else None
 
 
 def accepted_keys() -> dict[str, bool | str]:
@@ -577,7 +584,10 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="gpu_check-"))
     importable = {b: importlib.util.find_spec(b) is not None for b in BACKENDS}
     keys = accepted_keys()
-    figures: dict[str, Any] = {"mode": "gpu" if on_gpu else "cpu", "gpus_seen": seen, "budget_s": budget.end - started,
+    figures: dict[str, Any] = {"mode": "gpu" if on_gpu else "cpu", "gpus_seen": seen,
+                               "budget_s": round(budget.end - started),
+                               # a copy of the tree without .git (the accelerator machine's) is told its commit
+                               "source_commit": os.environ.get(COMMIT_ENV) or _head(),
                                "backends_importable": importable, "versions": versions(), "core_keys_accepted": keys,
                                "caps": dataclasses.asdict(caps), "parts": {}}
     print(f"GPU: {seen}\nbackends importable: {importable}\nissue 21's keys accepted: {keys}\nwork folder: {workdir}",

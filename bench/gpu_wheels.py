@@ -18,7 +18,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.utils import canonicalize_name, parse_wheel_filename
+try:
+    from packaging.utils import canonicalize_name, parse_wheel_filename
+except ImportError:  # a bare Python: pip's own copy
+    from pip._vendor.packaging.utils import canonicalize_name, parse_wheel_filename
 
 LIST = Path(__file__).resolve().with_name("gpu_wheels.txt")
 BUILT_MARK = re.compile(r"#\s*built from source\b")
