@@ -13,7 +13,7 @@ TORCH := 2.13.0
 DEB_PACKAGES := dataset-fashion-mnist chromium postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-fast export ui clean-outputs system-deps
+.PHONY: run test test-fast export ui clean-outputs system-deps gpu-wheels
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +43,13 @@ ui: $(STAMP)
 
 clean-outputs:
 	rm -rf mlflow.db mlruns/*/ experiments/*/
+
+# `make gpu-wheels`: the wheels that bench/gpu_check.sh installs offline on the accelerator machine (Python 3.12,
+# manylinux x86_64, no TensorFlow), as pinned in bench/gpu_wheels.txt, into the git-ignored $(GPU_WHEELS)/
+# (under $(GPU_WHEELS_MIB) MiB, the total printed). Needs only pip and the network, not the venv.
+GPU_WHEELS := .whl
+GPU_WHEELS_MIB := 60
+GPU_WHEELS_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+
+gpu-wheels:
+	$(GPU_WHEELS_PYTHON) bench/gpu_wheels.py --dest $(GPU_WHEELS) --python-version 3.12 --limit-mib $(GPU_WHEELS_MIB)

@@ -19,7 +19,7 @@ import functools
 import os
 import tempfile
 from dataclasses import dataclass
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +99,18 @@ def requirements(backend: str | None = None) -> tuple[str, ...]:
     if name not in BACKENDS:
         raise ValueError(f"unknown Keras backend {name!r} (KERAS_BACKEND); choose one of: "
                          f"{', '.join(BACKENDS)}")
-    return tuple(f"{p}=={version(p)}" for p in ("keras", BACKENDS[name], "mlflow"))
+    return (*(f"{p}=={version(p)}" for p in ("keras", BACKENDS[name])), mlflow_requirement())
+
+
+def mlflow_requirement() -> str:
+    """``mlflow==<version>``, or ``mlflow-skinny==<version>`` where only MLflow's client package is installed
+    (as on a machine that has no room for MLflow's server: bench/gpu_check.sh carries the skinny one)."""
+    for package in ("mlflow", "mlflow-skinny"):
+        try:
+            return f"{package}=={version(package)}"
+        except PackageNotFoundError:
+            continue
+    raise PackageNotFoundError("mlflow (neither mlflow nor mlflow-skinny is installed)")
 
 
 def save_keras(model: Any, card: ModelCard, folder: Path, mlflow_model: Model) -> Path:
