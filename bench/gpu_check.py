@@ -63,8 +63,9 @@ FASHION_CNN = {"arch": "cnn", "block": "double", "batch_norm": True, "batch_norm
                "head": "flatten", "width": 128, "dropout": 0.3, "activation": "relu", "initializer": "he_normal",
                "optimizer": "adam", "learning_rate": 2e-3, "lr_schedule": "cosine", "batch_size": 128, "epochs": 2,
                "augment_shift": 0.05, "augment_flip": True}
-# The same without its random shifts and flips: Keras compiles no random image layer with XLA, so on JAX the
-# augmented CNN runs eagerly (721 images/s on the H200, 73,000 without: mixed_precision-2026-11-26-h200.json)
+# The same without its random shifts and flips, to see what they cost per backend. Keras marks its random shift
+# layer not XLA-compilable, so on JAX an augmented CNN ran op by op (721 images/s on the H200, 73,000 without:
+# mixed_precision-2026-11-26-h200.json) until tuner.models.inputs.jittable marked it compilable there.
 PLAIN_CNN = {**FASHION_CNN, "augment_shift": 0.0, "augment_flip": False}
 PINNED_SPACE = ["depth", "filters", "head", "width", "dropout", "optimizer", "learning_rate", "lr_schedule",
                 "batch_size", "augment_shift", "augment_flip"]
@@ -92,13 +93,14 @@ class Caps:
     study_grace_s: float  # a study's process may outlive its search.timeout by this much (start, last epoch, report)
 
 
-# The k race pins the un-augmented CNN so that its trials are bound by the GPU, not by eager random layers
+# The k race pins the un-augmented CNN so that its trials are bound by the GPU, not by the host's random layers
 GPU_CAPS = Caps(budget_s=465, speed_images=12_000, speed_max_samples=6_000, speed_epochs=2, speed_timeout_s=50,
                 speed_models={"fashion_cnn": FASHION_CNN, "no_augmentation": PLAIN_CNN}, mixed_on_all=True,
                 k_values=(1, 2, 4, 8), k_timeout_s=30, k_max_samples=12_000, k_epochs=3, k_model=PLAIN_CNN,
                 digits_timeout_s=45, digits_overrides=(), study_grace_s=40)
 # --cpu: the budget is only a safety net (a loaded machine must not skip parts); the caps keep it near 3 minutes.
-# No augmentation: on JAX, on this CPU, its random layers cost 10x the epoch (and 3x the compile).
+# No augmentation: on JAX, on this CPU, its random layers cost 10x the epoch (and 3x the compile) when they ran
+# op by op, before tuner.models.inputs.jittable.
 CPU_CAPS = Caps(budget_s=600, speed_images=1_200, speed_max_samples=None, speed_epochs=2, speed_timeout_s=45,
                 speed_models={"tiny_cnn": TINY_CNN}, mixed_on_all=False,
                 k_values=(1, 2), k_timeout_s=10, k_max_samples=600, k_epochs=1, k_model=TINY_CNN,

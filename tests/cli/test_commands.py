@@ -38,6 +38,7 @@ def test_run_export_and_replay_from_a_fresh_folder(tmp_path):
     original = trials.iloc[0]
     replay = shlex.split(original["tags.tuner.replay"])
     assert replay[:3] == ["python", "-m", "tuner"]
+    assert original["tags.tuner.backend"] == "tensorflow" and "backend=tensorflow" in replay  # the default backend
     again = tuner(tmp_path, *replay[3:])
     assert again.returncode == 0, again.stderr[-3000:]
     replayed = mlflow.search_runs(experiment_names=["digits_cnn_replay_t1"],
