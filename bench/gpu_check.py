@@ -3,6 +3,9 @@
     python bench/gpu_check.py            # on a machine with an NVIDIA GPU (bash bench/gpu_check.sh installs
                                          # the carried wheels first; docs/gpu.md)
     python bench/gpu_check.py --cpu      # a smoke run of every part on the CPU, tiny caps (about 3 minutes)
+    python bench/gpu_check.py --cpu-race # the trials_per_gpu race as the GPU runs it, on this CPU instead
+                                         # (1 and 2 workers, 240 s each): what the GPU's trials per minute
+                                         # are compared with (issue 21: k=8 on one H200 >= 25x this CPU)
 
 Parts, each capped in time and failure-tolerant (a part that fails records its error and the rest go on):
 
@@ -108,6 +111,11 @@ CPU_CAPS = Caps(budget_s=600, speed_images=1_200, speed_max_samples=None, speed_
                                                        "search.space.depth=1", "search.space.filters=16",
                                                        "search.space.width=32"),
                 study_grace_s=60)
+
+# --cpu-race: the GPU's race (same pinned model, images, epochs) on this CPU, with 1 and 2 worker processes
+# (search.n_workers) and time enough for several trials each: a 3-epoch trial takes about a minute on 2 cores.
+CPU_RACE_CAPS = dataclasses.replace(GPU_CAPS, budget_s=720, speed_models={}, k_values=(1, 2), k_timeout_s=240,
+                                    study_grace_s=60)
 
 # ---------------------------------------------------------------------------------------------- the GPU's load
 
@@ -539,6 +547,9 @@ def _fit_once(backend: str, cfg: Any, hp: dict) -> dict[str, Any]:
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpu", action="store_true", help="smoke mode: every part on the CPU, tiny caps")
+    parser.add_argument("--cpu-race", action="store_true",
+                        help="the trials_per_gpu race with the GPU's caps on this CPU (1 and 2 workers), as the "
+                             "GPU's reference; default backend tensorflow")
     parser.add_argument("--out", type=Path, default=None, help="folder for gpu_check.json (default: $OUT, if set)")
     parser.add_argument("--budget", type=float, default=None, help="seconds for the whole run (default 465; --cpu 600, a safety net)")
     parser.add_argument("--parts", default="speed,trials_per_gpu,digits",
@@ -564,6 +575,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
         parser.error(f"--precisions {args.precisions}: choose from {', '.join(PRECISIONS)}")
     if args.budget is not None and args.budget <= 0:
         parser.error(f"--budget {args.budget}: must be a positive number of seconds")
+    if args.cpu_race:
+        if args.cpu:
+            parser.error("--cpu-race and --cpu: choose one")
+        parts = ["trials_per_gpu"]
+        args.k_backend = args.k_backend or "tensorflow"
     args.parts = parts
     return args
 
@@ -575,18 +591,18 @@ def main(argv: list[str] | None = None) -> int:
                     args.backend_key, args.max_samples)
         return 0
     visible, seen = gpu_visible()
-    if not visible and not args.cpu:
+    if not visible and not (args.cpu or args.cpu_race):
         print(f"error: no GPU is visible ({seen}).\nThis check measures tuner on an NVIDIA GPU; on a machine "
               "without one run `python bench/gpu_check.py --cpu` for the smoke run of every part.", file=sys.stderr)
         return 2
-    on_gpu = not args.cpu
-    caps = CPU_CAPS if args.cpu else GPU_CAPS
+    on_gpu = not (args.cpu or args.cpu_race)
+    caps = CPU_CAPS if args.cpu else CPU_RACE_CAPS if args.cpu_race else GPU_CAPS
     budget = Budget(args.budget or caps.budget_s)
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="gpu_check-"))
     importable = {b: importlib.util.find_spec(b) is not None for b in BACKENDS}
     keys = accepted_keys()
-    figures: dict[str, Any] = {"mode": "gpu" if on_gpu else "cpu", "gpus_seen": seen,
+    figures: dict[str, Any] = {"mode": "gpu" if on_gpu else "cpu_race" if args.cpu_race else "cpu", "gpus_seen": seen,
                                "budget_s": round(budget.end - started),
                                # a copy of the tree without .git (the accelerator machine's) is told its commit
                                "source_commit": os.environ.get(COMMIT_ENV) or _head(),

@@ -46,3 +46,17 @@ def test_the_sampler_says_why_it_has_no_figures_without_nvidia_smi(monkeypatch: 
     with GpuSampler() as sampler:
         pass
     assert sampler.stats() == {"samples": 0, "error": "nvidia-smi is not on the PATH"}
+
+
+def test_the_cpu_race_runs_the_gpus_race_alone_on_tensorflow_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.gpu_check import CPU_RACE_CAPS, GPU_CAPS
+
+    args = parse(["--cpu-race"])
+    assert args.parts == ["trials_per_gpu"] and args.k_backend == "tensorflow"
+    assert parse(["--cpu-race", "--k-backend", "jax"]).k_backend == "jax"
+    # the same race as the GPU's: model, images and epochs; only the workers and the time differ
+    assert (CPU_RACE_CAPS.k_model, CPU_RACE_CAPS.k_max_samples, CPU_RACE_CAPS.k_epochs) == \
+        (GPU_CAPS.k_model, GPU_CAPS.k_max_samples, GPU_CAPS.k_epochs)
+    with pytest.raises(SystemExit):
+        parse(["--cpu-race", "--cpu"])
+    assert "choose one" in capsys.readouterr().err
