@@ -28,7 +28,8 @@ from tuner.runner.coordinate import guard_slot, stale_callback, wait_for_slot
 from tuner.runner.objective import Context, make_objective
 from tuner.runner.plan import Plan
 from tuner.search import Param, check_flip, first_values, misfit_of, parse_space
-from tuner.study import best_completed, finished_count, join_study, trained_on
+from tuner.study import finished_count, join_study, trained_on
+from tuner.study.ranking import BestSoFar, EndedTrials, end_order
 from tuner.study.records import FAIL_REASON, SURPLUS
 from tuner.tracking import Tracker
 
@@ -95,7 +96,7 @@ def optimize(study: optuna.Study, ctx: Context, progress: bool = True, max_trial
         return False
     bar = tqdm(total=budget, initial=finished_count(study), desc=ctx.plan.study.name, unit="trial",
                dynamic_ncols=True, disable=not progress)
-    failures = FailureGuard(search.max_failures)
+    failures, best_so_far = FailureGuard(search.max_failures), BestSoFar()
     ran = 0
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -105,9 +106,9 @@ def optimize(study: optuna.Study, ctx: Context, progress: bool = True, max_trial
         ran += 1
         failures(study, trial)
         bar.update(max(0, finished_count(study) - bar.n))  # counts other workers' trials too
-        best = best_completed(study)
+        best = best_so_far(study)
         if best:
-            bar.set_postfix({ctx.plan.metric: f"{best[0].values[0]:.4f}"})
+            bar.set_postfix({ctx.plan.metric: f"{best.values[0]:.4f}"})
         if failures.tripped or ran == max_trials or not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
             study.stop()
 
@@ -131,20 +132,28 @@ class FailureGuard:
     """Stops the study after ``limit`` failed trials in a row: a broken setup should not spin forever.
 
     Counted over the study's trials in the order they ended, so workers and resumed runs count together.
+    Each call reads only the trials that ended since the last one (``EndedTrials``): the failures that
+    ended after the last trial that did not fail are the ones in a row.
     """
 
     def __init__(self, limit: int) -> None:
         self.limit, self.in_a_row, self.last_reason = limit, 0, ""
+        self._ended = EndedTrials()
+        self._last_ok: tuple[datetime, int] | None = None  # end_order of the last trial that ended and did not fail
+        self._failed: list[tuple[datetime, int]] = []  # end_order of the failures that ended after it
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        ended = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()
-                 and not t.user_attrs.get(SURPLUS)]
-        ended.sort(key=lambda t: (t.datetime_complete or datetime.min, t.number))
-        self.in_a_row = 0
-        for t in reversed(ended):
-            if t.state != optuna.trial.TrialState.FAIL:
-                break
-            self.in_a_row += 1
+        for t in self._ended.new(study):
+            if t.user_attrs.get(SURPLUS):
+                continue
+            if t.state == optuna.trial.TrialState.FAIL:
+                self._failed.append(end_order(t))
+            elif self._last_ok is None or end_order(t) > self._last_ok:
+                self._last_ok = end_order(t)
+        last_ok = self._last_ok
+        if last_ok is not None:
+            self._failed = [key for key in self._failed if key > last_ok]
+        self.in_a_row = len(self._failed)
         if trial.state == optuna.trial.TrialState.FAIL:
             self.last_reason = str(trial.user_attrs.get(FAIL_REASON, "unknown"))
         if self.tripped:

@@ -9,7 +9,8 @@ Example::
 from __future__ import annotations
 
 import math
-from typing import Any
+from datetime import datetime
+from typing import Any, Callable
 
 import optuna
 import pandas as pd
@@ -32,9 +33,43 @@ def finished_count(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Every trial, best first: complete by their values (the first objective, ties broken by the next ones),
-    then pruned by their last report, then the rest. The first complete trial is always Pareto-optimal."""
+def end_order(trial: optuna.trial.FrozenTrial) -> tuple[datetime, int]:
+    """The order trials ended in: by completion time, then number."""
+    return trial.datetime_complete or datetime.min, trial.number
+
+
+class EndedTrials:
+    """The study's trials as they finish, each once, in the order they ended: what a per-trial callback
+    needs without sorting the whole study after every trial.
+
+    A trial keeps its number (its place in the study) and a finished trial never changes, so each call
+    looks only at the trials from the first one not yet seen finished.
+
+    Example::
+
+        ended = EndedTrials()
+        ended.new(study)  # every finished trial, the first time
+        ended.new(study)  # only those that finished since
+    """
+
+    def __init__(self) -> None:
+        self._start = 0  # every trial before this number was seen finished
+        self._seen: set[int] = set()  # trials from _start on that were seen finished
+
+    def new(self, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+        """The trials that finished since the last call (all finished ones at the first), in ``end_order``."""
+        trials = study.get_trials(deepcopy=False)  # in number order: trial n is trials[n]
+        fresh = [t for t in trials[self._start:] if t.state.is_finished() and t.number not in self._seen]
+        self._seen.update(t.number for t in fresh)
+        while self._start in self._seen:
+            self._seen.discard(self._start)
+            self._start += 1
+        return sorted(fresh, key=end_order)
+
+
+def rank_key(study: optuna.Study) -> Callable[[optuna.trial.FrozenTrial], tuple[int, list[float], int]]:
+    """The sort key of ``ranked_trials``: complete by their values (the first objective, ties broken by the next
+    ones), then pruned by their last report, then the rest; ties by number."""
     signs = [-1.0 if d == optuna.study.StudyDirection.MAXIMIZE else 1.0 for d in study.directions]
 
     def key(t: optuna.trial.FrozenTrial) -> tuple[int, list[float], int]:
@@ -47,7 +82,34 @@ def ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
         ordered = [sign * v if v is not None and math.isfinite(v) else math.inf for sign, v in zip(signs, values)]
         return group, ordered, t.number
 
-    return sorted(study.get_trials(deepcopy=False), key=key)
+    return key
+
+
+def ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Every trial, best first (``rank_key``). The first complete trial is always Pareto-optimal."""
+    return sorted(study.get_trials(deepcopy=False), key=rank_key(study))
+
+
+class BestSoFar:
+    """``best_completed(study)[0]`` kept up to date from the trials that ended since the last call, for a
+    callback after every trial (``best_completed`` sorts the whole study).
+
+    Example::
+
+        best = BestSoFar()
+        top = best(study)  # None until a trial completes
+    """
+
+    def __init__(self) -> None:
+        self._ended = EndedTrials()
+        self._best: optuna.trial.FrozenTrial | None = None
+
+    def __call__(self, study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+        key = rank_key(study)
+        for t in self._ended.new(study):
+            if t.state == optuna.trial.TrialState.COMPLETE and (self._best is None or key(t) < key(self._best)):
+                self._best = t
+        return self._best
 
 
 def metric_names(study: optuna.Study) -> list[str]:

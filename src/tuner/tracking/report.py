@@ -100,9 +100,10 @@ def study_note(study: optuna.Study, metric: str, plots: Sequence[str]) -> str:
         study_note(study, "val_accuracy", ["optimization_history.png"])
         # 'Study **digits_cnn**: 3 trials (2 COMPLETE, 1 PRUNED).\n\nBest val_accuracy **0.9812**: trial 1 ...'
     """
-    states = Counter(t.state.name for t in study.trials)
+    trials = study.get_trials(deepcopy=False)
+    states = Counter(t.state.name for t in trials)
     by_state = ", ".join(f"{n} {s}" for s, n in sorted(states.items(), key=lambda kv: (-kv[1], kv[0])))
-    lines = [f"Study **{study.study_name}**: {len(study.trials)} trials ({by_state or 'none yet'})."]
+    lines = [f"Study **{study.study_name}**: {len(trials)} trials ({by_state or 'none yet'})."]
     best = best_completed(study)
     if best:
         top = best[0]
