@@ -233,7 +233,7 @@ def main(checkpoints: list[int], real_trials: int) -> None:
             print({k: v for k, v in rows[-1].items() if k != "plot_s"}, flush=True)
     first, last = rows[0], rows[-1]
     figures = {
-        "checkpoints": checkpoints, "real_trials_per_checkpoint": real_trials, "overrides": " ".join(OVERRIDES),
+        "checkpoints": checkpoints, "real_trials_per_checkpoint": real_trials,
         "sampler_growth_x": round(last["sampler_s_per_trial"] / first["sampler_s_per_trial"], 1),
         "bookkeeping_growth_x": round(last["tuner_bookkeeping_ms_per_trial"] / first["tuner_bookkeeping_ms_per_trial"], 1),
         "summarize_growth_x": round(last["summarize_s"] / first["summarize_s"], 1),
@@ -243,6 +243,26 @@ def main(checkpoints: list[int], real_trials: int) -> None:
     save_results("thousand", figures)
 
 
+def parse(argv: list[str]) -> tuple[list[int], int]:
+    """The checkpoints (rising trial counts, comma-separated) and the real trials run at each later one."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="bench/thousand.py", description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoints", nargs="?", default="10,100,1000",
+                        help="rising trial counts, comma-separated (default 10,100,1000)")
+    parser.add_argument("real_trials", nargs="?", type=int, default=3,
+                        help="real trials at each checkpoint after the first (default 3)")
+    args = parser.parse_args(argv)
+    try:
+        points = [int(x) for x in args.checkpoints.split(",")]
+    except ValueError:
+        parser.error(f"checkpoints {args.checkpoints!r}: write whole numbers separated by commas, e.g. 10,100,1000")
+    if args.real_trials < 1 or points[0] < 2 or any(b - a <= args.real_trials for a, b in zip(points, points[1:])):
+        parser.error(f"checkpoints {args.checkpoints!r} with real_trials={args.real_trials}: the first needs 2 real "
+                     "trials at least (copies need a completed one), and each next one must exceed the last by more "
+                     "than real_trials (real_trials >= 1)")
+    return points, args.real_trials
+
+
 if __name__ == "__main__":
-    points = [int(x) for x in sys.argv[1].split(",")] if len(sys.argv) > 1 else [10, 100, 1000]
-    main(points, int(sys.argv[2]) if len(sys.argv) > 2 else 3)
+    main(*parse(sys.argv[1:]))
