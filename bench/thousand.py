@@ -17,6 +17,7 @@ each plot timed) and the journal and mlflow.db sizes. The figures go to bench/re
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import sys
@@ -65,11 +66,8 @@ class Timings:
 
 def instrument(timings: Timings) -> None:
     """Time TPE's own methods, tuner's per-trial bookkeeping and the end-of-run summary, where they are looked up."""
-    import tuner.runner.coordinate as coordinate
-    import tuner.runner.loop as loop
-    import tuner.runner.optimize as optimize
-    import tuner.tracking.plots as plots
-    import tuner.tracking.report as report
+    from tuner.runner import coordinate, loop, optimize
+    from tuner.tracking import plots, report
 
     tpe = optuna.samplers.TPESampler
     for attr in ("sample_relative", "sample_independent"):
@@ -100,7 +98,7 @@ def grow(study: optuna.Study, to: int, tracker: Any, seed: int) -> float:
     """Add copies of the study's real completed trials (and of their MLflow runs) until it holds ``to`` trials;
     returns the seconds it took."""
     start = time.perf_counter()
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
 
     client = tracker.client
     templates = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -257,7 +255,7 @@ def parse(argv: list[str]) -> tuple[list[int], int]:
         points = [int(x) for x in args.checkpoints.split(",")]
     except ValueError:
         parser.error(f"checkpoints {args.checkpoints!r}: write whole numbers separated by commas, e.g. 10,100,1000")
-    if args.real_trials < 1 or points[0] < 2 or any(b - a <= args.real_trials for a, b in zip(points, points[1:])):
+    if args.real_trials < 1 or points[0] < 2 or any(b - a <= args.real_trials for a, b in itertools.pairwise(points)):
         parser.error(f"checkpoints {args.checkpoints!r} with real_trials={args.real_trials}: the first needs 2 real "
                      "trials at least (copies need a completed one), and each next one must exceed the last by more "
                      "than real_trials (real_trials >= 1)")
