@@ -5,10 +5,12 @@ from __future__ import annotations
 import errno
 import sqlite3
 
+import optuna
 import pytest
 from mlflow.exceptions import MlflowException
 
 from tuner.errors import disk_full
+from tuner.study.storage import JournalFile
 
 
 def enospc() -> OSError:
@@ -64,3 +66,13 @@ def test_a_chain_that_loops_ends():
     a, b = ValueError("a"), ValueError("b")
     a.__context__, b.__context__ = b, a
     assert disk_full(a) is None
+
+
+def test_the_journal_file_reads_back_what_it_appends_as_optunas_own_does(tmp_path):
+    path = str(tmp_path / "study.journal")
+    study = optuna.create_study(study_name="s", storage=optuna.storages.JournalStorage(JournalFile(path)))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    again = optuna.load_study(study_name="s", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(path)))
+    assert [t.params for t in again.trials] == [t.params for t in study.trials]
+    assert [t.state.name for t in again.trials] == ["COMPLETE"] * 3
