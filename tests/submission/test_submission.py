@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tuner.data import Dataset
-from tuner.errors import DataError, TunerError
+from tuner.errors import DataError, DiskFull, TunerError
 from tuner.submission.export import write_submission
 
 
@@ -66,7 +66,8 @@ def test_a_crash_mid_write_leaves_no_half_csv(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(DiskFull, match=r"disk full: cannot write .*submission.csv \(the previous submission.csv is "
+                                       r"kept\); free space on its disk, then rerun the export"):
         write_submission(path, _data(tuple(f"{i}.png" for i in range(100))), np.arange(100) % 10)
     assert path.read_text() == "filename,label\nold,1\n"
     assert [p.name for p in tmp_path.iterdir()] == ["submission.csv"]

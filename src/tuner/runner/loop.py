@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 import optuna
 
 from tuner.data import load_dataset
+from tuner.errors import disk_full
 from tuner.runner.coordinate import (
     agree_parent,
     close_parent,
@@ -67,11 +71,27 @@ def run_study(plan: Plan) -> float | None:
         status = "KILLED"
         raise
     finally:
-        summarize(study, tracker, parent_id, plan.study.folder, plan.config_yaml, plan.metric)
-        close_parent(study, tracker, parent_id, status)
+        with unless_disk_full("the leaderboard and study plots"):
+            summarize(study, tracker, parent_id, plan.study.folder, plan.config_yaml, plan.metric)
+        with unless_disk_full(f"closing the parent run {parent_id}"):
+            close_parent(study, tracker, parent_id, status)
         log.info("the trials in MLflow: %s", tracker.ui_link())
     best = best_completed(study)
     return best[0].values[0] if best else None
+
+
+@contextmanager
+def unless_disk_full(what: str) -> Iterator[None]:
+    """While the run is already stopping on an error (the journal's disk is full), a full disk that stops
+    ``what`` too is one warning: the run ends with the error that stopped it, not this one."""
+    stopping = sys.exc_info()[1] is not None
+    try:
+        yield
+    except Exception as err:
+        full = disk_full(err)
+        if not stopping or full is None:
+            raise
+        log.warning("%s: not done, the disk is full (%s)", what, full or type(err).__name__)
 
 
 def enqueue(study: optuna.Study, plan: Plan, space: dict[str, Param]) -> None:

@@ -8,6 +8,8 @@ What a failure inside a trial means (``tuner.errors``):
 - ``TrialFailed``, or an error raised inside Keras/TensorFlow (or a user's builder) while building,
   fitting or measuring the model (an impossible layer combination, NaN loss, out of memory): FAIL,
   the search goes on;
+- a full disk while the trial writes (its model, its MLflow run): FAIL with reason ``disk full: <path>``, the
+  search goes on; but a study journal that cannot be appended (``DiskFull``) stops the run;
 - a ``TunerError`` (a bad config or data), or any other exception raised by tuner's own code (a bug):
   FAIL, and the run stops at once, the traceback in the log.
 
@@ -26,19 +28,22 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import urlsplit
 
 import optuna
 
 from tuner.data import Dataset, digest
-from tuner.errors import TrialFailed, TunerError
+from tuner.errors import DiskFull, TrialFailed, TunerError, disk_full
 from tuner.models.custom import model_builder, shipped
 from tuner.models.hyperparameters import value
+from tuner.runner.disk import SQLITE_FULL, full_folder, own_temp_folder, sqlite_file
 from tuner.runner.plan import Plan
 from tuner.search import Param, sample, trial_seed
 from tuner.study import records
 from tuner.tracking import Tracker
 from tuner.tracking.logged_model import card_for
 from tuner.tracking.report import log_trial
+from tuner.tracking.tracker import PARAM_MAX
 
 if TYPE_CHECKING:
     from mlflow.entities import DatasetInput
@@ -112,7 +117,9 @@ class TrialRunner:
         self.figures: dict[str, float] = {}
         self.epochs: list[dict[str, float]] = []
         self.layer_table: str | None = None
-        self.model: Any = None  # the trained keras.Model, logged as an MLflow model by ``end`` (tracking.log_models)
+        self.model: Any = None  # the trained keras.Model, logged as an MLflow model by ``log_model`` (tracking.log_models)
+        self.model_id: str | None = None
+        self.model_error = ""  # why the model could not be logged (the trial stays COMPLETE)
         self.started = time.perf_counter()
 
     def run(self) -> float | list[float]:
@@ -121,6 +128,7 @@ class TrialRunner:
         try:
             self.begin()
             values = self.fit()
+            self.log_model()
             state = "COMPLETE"
             return values[0] if len(values) == 1 else values
         except optuna.TrialPruned as err:
@@ -133,7 +141,10 @@ class TrialRunner:
             from tuner.training.device import failure_reason
 
             reason = failure_reason(err)  # "oom: ..." for an out-of-memory error
-            if is_trial_failure(err):
+            full = None if isinstance(err, DiskFull) else disk_full(err)
+            if full is not None:
+                reason = f"disk full: {full or self.full_path(err)}"
+            if full is not None or is_trial_failure(err):
                 log.warning("trial %d failed: %s", self.trial.number, reason)
                 raise TrialFailed(reason) from err
             if not isinstance(err, TunerError):
@@ -191,6 +202,41 @@ class TrialRunner:
             self.model = model
         return values
 
+    def log_model(self) -> None:
+        """Log the trained model (``tracking.log_models``) as an MLflow model of the trial's run, before the trial
+        counts as COMPLETE: a full disk (the model's files, the temporary folder, the artifact copy) fails the
+        trial as ``disk full: <path>``; any other error is a warning and the tag ``tuner.model_error``."""
+        model, self.model = self.model, None
+        if model is None or not self.run_id:
+            return
+        card = card_for(self.ctx.data, value(self.hp, "preprocess"), *shipped(self.ctx.builder))
+        try:
+            with own_temp_folder():
+                self.model_id = self.ctx.tracker.log_model(self.run_id, model, card)
+        except Exception as err:  # noqa: BLE001 - the trial's result stands; export skips a trial without a model
+            full = disk_full(err)
+            if full is not None:
+                raise TrialFailed(f"disk full: {full or self.full_path(err)}") from err
+            log.warning("run %s: its model was not logged (%s: %s)", self.run_id, type(err).__name__, err)
+            self.model_error = f"{type(err).__name__}: {err}"[:PARAM_MAX]
+
+    def full_path(self, err: BaseException) -> str:
+        """What a full disk that named no file kept this trial from writing: the SQLite store (its error says
+        so), else the folder on the fullest disk of the temporary folder and the run's artifacts."""
+        store = sqlite_file(self.ctx.tracker.uri)
+        if store and SQLITE_FULL in str(err):
+            return store
+        return full_folder(self.artifact_folder())
+
+    def artifact_folder(self) -> str | None:
+        """The local folder of the trial run's artifacts; None for a remote artifact store."""
+        try:
+            uri = self.ctx.tracker.client.get_run(self.run_id).info.artifact_uri if self.run_id else ""
+        except Exception:  # noqa: BLE001 - only for a message: the store itself may be what is full
+            return None
+        parts = urlsplit(uri)
+        return parts.path if uri and parts.scheme in ("", "file") else None
+
     def on_epoch(self, epoch: int, logs: dict[str, float]) -> None:
         """Log the epoch, report it to the pruner, stop at the deadline or when pruned."""
         self.ctx.tracker.log_epoch(self.run_id, epoch, logs)
@@ -213,24 +259,40 @@ class TrialRunner:
             raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: {self.metric}={logs[self.metric]:.4f}")
 
     def end(self, state: str, reason: str, pruned: str) -> None:
-        """Record the trial's figures and outcome in Optuna and MLflow (a completed trial's model too)."""
+        """Record the trial's figures and outcome in Optuna and MLflow (linked to its logged model, if any).
+
+        A study journal that cannot be appended (``DiskFull``) still closes the MLflow run, as FAIL, and then stops
+        the run; a full disk that keeps MLflow from closing it is a warning (the next run's reap closes it)."""
         self.figures[records.SECONDS] = time.perf_counter() - self.started
-        for key in (records.SECONDS, records.EPOCHS_RUN):
-            if key in self.figures:
-                self.trial.set_user_attr(key, self.figures[key])
-        if reason:
-            self.trial.set_user_attr(records.FAIL_REASON, reason)
+        stop = None
+        try:
+            for key in (records.SECONDS, records.EPOCHS_RUN):
+                if key in self.figures:
+                    self.trial.set_user_attr(key, self.figures[key])
+            if reason:
+                self.trial.set_user_attr(records.FAIL_REASON, reason)
+        except DiskFull as err:
+            state, reason, stop = "FAIL", str(err).split(";")[0], err
+        self.model = None
         if self.run_id:
             tags = ({records.TAG_FAIL_REASON: reason} if reason else
                     {records.TAG_PRUNE_REASON: pruned} if pruned else {})
-            log_trial(self.ctx.tracker, self.run_id, self.trial.number, self.epochs, self.layer_table)
-            model = self.model if state == "COMPLETE" else None
-            card = (card_for(self.ctx.data, value(self.hp, "preprocess"), *shipped(self.ctx.builder))
-                    if model is not None else None)
-            self.ctx.tracker.end_trial(self.run_id, state, self.figures, tags, model, card, self.ctx.dataset)
-        self.model = None
+            if self.model_error:
+                tags[records.TAG_MODEL_ERROR] = self.model_error
+            try:
+                log_trial(self.ctx.tracker, self.run_id, self.trial.number, self.epochs, self.layer_table)
+                self.ctx.tracker.end_trial(self.run_id, state, self.figures, tags, dataset=self.ctx.dataset,
+                                           model_id=self.model_id if state == "COMPLETE" else None)
+            except Exception as err:  # noqa: BLE001 - only a full disk: the trial's outcome stands in Optuna
+                full = disk_full(err)
+                if full is None:
+                    raise
+                log.warning("trial %d: its MLflow run %s could not be closed, the disk is full (%s)",
+                            self.trial.number, self.run_id, full or err)
         summary = {k: round(v, 4) for k, v in self.figures.items() if k.startswith("final_val")}
         log.info("trial %d %s %s", self.trial.number, state, reason or pruned or summary)
+        if stop is not None:
+            raise stop
 
 
 def make_objective(ctx: Context) -> Callable[[optuna.trial.BaseTrial], float | list[float]]:

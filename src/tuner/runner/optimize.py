@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from tuner.config import instantiate, user_builder
 from tuner.data import Dataset, check_source
-from tuner.errors import ConfigError, TrialFailed, TunerError
+from tuner.errors import ConfigError, DiskFull, TrialFailed, TunerError
 from tuner.models.custom import model_builder, probe
 from tuner.runner.coordinate import guard_slot, stale_callback, wait_for_slot
 from tuner.runner.objective import Context, make_objective
@@ -115,10 +115,26 @@ def optimize(study: optuna.Study, ctx: Context, progress: bool = True, max_trial
     try:
         study.optimize(guard_slot(make_objective(ctx), budget, ctx.tracker, deadline), n_trials=None,
                        timeout=timeout, catch=(TrialFailed,), callbacks=[after_trial], gc_after_trial=True)
+    except AssertionError as err:  # Optuna 5.0 asserts when the trial's own end cannot be written: say why
+        full = _context_of(err, DiskFull)
+        if full is None:
+            raise
+        raise full from None
     finally:
         bar.close()
     failures.raise_if_tripped()
     return ran == max_trials and finished_count(study) < budget
+
+
+def _context_of(err: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first error of type ``kind`` that ``err`` was raised while handling, if any."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, kind):
+            return err
+        seen.add(id(err))
+        err = err.__context__  # type: ignore[assignment]
+    return None
 
 
 def budget_reached(study: optuna.Study, plan: Plan) -> bool:
@@ -165,7 +181,7 @@ class FailureGuard:
 
     def raise_if_tripped(self) -> None:
         if self.tripped:
-            raise TunerError(
-                f"{self.in_a_row} trials failed in a row (search.max_failures={self.limit}); last reason: "
-                f"{self.last_reason}. Fix the space or raise search.max_failures."
-            )
+            fix = ("Free space on that disk, then rerun the same command to resume" if
+                   self.last_reason.startswith("disk full:") else "Fix the space or raise search.max_failures")
+            raise TunerError(f"{self.in_a_row} trials failed in a row (search.max_failures={self.limit}); last "
+                             f"reason: {self.last_reason}. {fix}.")

@@ -15,12 +15,13 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import optuna
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
 from tuner.config import experiment_dir, hide_password
-from tuner.errors import ConfigError
+from tuner.errors import ConfigError, DiskFull, disk_full
 
 RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
 # RDB storages beat every HEARTBEAT_S while a trial runs; a RUNNING trial silent for
@@ -63,11 +64,11 @@ def storage_for(ref: StudyRef, on_stale: StaleCallback | None = None) -> optuna.
     """
     url = ref.storage
     if url is None:
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
+        from optuna.storages.journal import JournalStorage
 
         path = ref.folder / JOURNAL
         repair_journal(path)
-        return JournalStorage(JournalFileBackend(str(path)))
+        return JournalStorage(JournalFile(str(path)))
     scheme = str(url).split(":", 1)[0].split("+", 1)[0]
     if scheme not in RDB_SCHEMES:
         raise ConfigError(
@@ -91,6 +92,46 @@ def storage_for(ref: StudyRef, on_stale: StaleCallback | None = None) -> optuna.
         except Exception as err:  # noqa: BLE001 - SQLAlchemy raises many types for a bad URL or server
             raise _unusable(url, err) from err
     raise AssertionError("unreachable")
+
+
+class JournalFile(JournalFileBackend):
+    """Optuna's journal file, appended as Optuna does (whole records, under its lock, synced to disk), but an
+    append that fails is cut off again, so this process and the next run read whole records only; and one that
+    finds the disk full raises ``DiskFull``, naming the file: the run stops with one message."""
+
+    def __init__(self, file_path: str) -> None:
+        self.path, self.lock = file_path, JournalFileSymlinkLock(file_path)
+        super().__init__(file_path, self.lock)
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode()
+        try:
+            self._append(data)
+        except OSError as err:
+            if disk_full(err) is None:
+                raise
+            raise DiskFull(f"disk full: cannot append to the study journal {self.path}; free space on its disk, "
+                           "then rerun the same command to resume (finished trials are kept, the trial that was "
+                           "running is recorded FAIL)") from err
+
+    def _append(self, data: bytes) -> None:
+        self.lock.acquire()
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                start = os.lseek(fd, 0, os.SEEK_END)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    os.fsync(fd)
+                except OSError:
+                    os.ftruncate(fd, start)
+                    raise
+            finally:
+                os.close(fd)
+        finally:
+            self.lock.release()
 
 
 def _unusable(url: str, err: Exception) -> ConfigError:

@@ -21,7 +21,7 @@ import optuna
 import pandas as pd
 
 from tuner.data import Dataset, load_dataset
-from tuner.errors import TunerError
+from tuner.errors import DiskFull, TunerError, disk_full
 from tuner.models.custom import shipped
 from tuner.models.hyperparameters import value
 from tuner.study import best_completed, check_export, open_study, trained_on
@@ -185,6 +185,10 @@ def write_submission(path: Path, data: Dataset, labels: np.ndarray) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and disk_full(err) is not None:
+            kept = f"the previous {path.name} is kept" if path.exists() else f"no {path.name} was written"
+            raise DiskFull(f"disk full: cannot write {path} ({kept}); free space on its disk, then rerun the "
+                           "export") from err
         raise

@@ -169,15 +169,14 @@ class Tracker:
 
     def end_trial(self, run_id: str, state: str, metrics: Mapping[str, float],
                   tags: Mapping[str, str] | None = None, model: Any = None, card: ModelCard | None = None,
-                  dataset: DatasetInput | None = None) -> None:
+                  dataset: DatasetInput | None = None, model_id: str | None = None) -> None:
         """Log the final figures, the model if any (``model``, a ``keras.Model`` described by ``card``, as a
         LoggedModel that carries the final figures too, measured on ``dataset``: the Models tab's Dataset
-        column), and close the run with the trial's state.
+        column; or ``model_id``, one logged already by ``log_model``), and close the run with the trial's state.
 
         A model that cannot be logged is a warning and the tag ``tuner.model_error``: the trial keeps its state.
         """
         tags = {TAG_STATE: state, **(tags or {})}
-        model_id = None
         if model is not None and card is not None:
             try:
                 model_id = self.log_model(run_id, model, card)
