@@ -69,6 +69,7 @@ def run_study(plan: Plan) -> float | None:
     finally:
         summarize(study, tracker, parent_id, plan.study.folder, plan.config_yaml, plan.metric)
         close_parent(study, tracker, parent_id, status)
+        tracker.finish(plan.tracking.flush_timeout)
         log.info("the trials in MLflow: %s", tracker.ui_link())
     best = best_completed(study)
     return best[0].values[0] if best else None
