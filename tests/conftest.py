@@ -37,6 +37,18 @@ def data_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     return folder
 
 
+@pytest.fixture(autouse=True)
+def bounded_tracking_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A study's tracker bounds MLflow's HTTP calls through the environment (``BOUNDED_ENV``): not past its test."""
+    from tuner.tracking.tracker import BOUNDED_ENV
+
+    for key in BOUNDED_ENV:
+        if key in os.environ:
+            monkeypatch.setenv(key, os.environ[key])
+        else:
+            monkeypatch.delenv(key, raising=False)
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run from an empty folder, as a user would from a fresh project root."""

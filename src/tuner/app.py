@@ -96,7 +96,8 @@ def export_plan(cfg: DictConfig) -> ExportPlan:
 
     s = trained_settings(cfg)
     return ExportPlan(study=study_ref(s), options=s.export, data=s.data, seed=s.seed, tracking_uri=s.tracking.uri,
-                      device=s.device, model=s.model, metric=objectives(s.search)[0][0])
+                      device=s.device, model=s.model, metric=objectives(s.search)[0][0],
+                      flush_timeout=s.tracking.flush_timeout)
 
 
 def prepare(cfg: DictConfig) -> Prepared:

@@ -6,12 +6,9 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 from typing import Iterator
 
@@ -20,7 +17,7 @@ import optuna
 import pytest
 
 from ..conftest import TINY
-from ..runs import assert_one_parent, free_port
+from ..runs import assert_one_parent, free_port, mlflow_server_at
 
 pytestmark = pytest.mark.slow
 PASSWORD = "s3cret-pw"
@@ -58,27 +55,8 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture
 def mlflow_server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "server-artifacts")],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"), start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        end = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
-            try:
-                if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                assert time.monotonic() < end, "mlflow server did not start"
-                time.sleep(0.5)
+    with mlflow_server_at(tmp_path) as url:
         yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
 
 
 def test_two_machines_share_a_postgres_study_and_an_mlflow_server(tmp_path, postgres_url, mlflow_server):

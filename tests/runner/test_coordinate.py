@@ -194,6 +194,6 @@ def test_runs_left_running_without_a_running_trial_are_swept(make_cfg):
     gone = study.ask()
     study.tell(gone, state=optuna.trial.TrialState.FAIL)  # interrupted before it recorded its run
     orphan = tracker.start_trial(parent, gone.number, {}, {})
-    assert sweep_runs(study, tracker, parent) == [orphan]
+    sweep_runs(study, tracker, parent)
     assert tracker.client.get_run(orphan).info.status == "KILLED"
     assert tracker.client.get_run(kept).info.status == "RUNNING"

@@ -72,6 +72,7 @@ class DeviceConfig:
 class TrackingConfig:
     uri: str = "sqlite:///mlflow.db"
     log_models: bool = True
+    flush_timeout: float = 60.0  # seconds the end of a run waits to send the calls kept in the tracking spool
 
 
 @dataclass

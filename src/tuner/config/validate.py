@@ -56,6 +56,8 @@ def validate(cfg: DictConfig) -> None:
     if s.n_workers is not None and s.n_workers > MAX_WORKERS_PER_CPU * cpus:
         raise ConfigError(f"search.n_workers={s.n_workers} on {cpus} CPU cores would only thrash; use at most "
                           f"{MAX_WORKERS_PER_CPU * cpus} (for more, spread workers over machines: search.storage=...)")
+    if cfg.tracking.flush_timeout < 0:
+        raise ConfigError(f"tracking.flush_timeout={cfg.tracking.flush_timeout}: give the seconds to wait, 0 or more")
     if s.max_failures < 1:
         raise ConfigError(f"search.max_failures={s.max_failures}: give at least 1")
     d = cfg.data

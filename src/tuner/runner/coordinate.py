@@ -102,8 +102,8 @@ def kill_run(tracker: Tracker | None, trial: FrozenTrial | optuna.trial.Trial, r
              closed_too: bool = False) -> None:
     """Close the MLflow run of a trial whose worker died (``closed_too``: even one already closed)."""
     run_id = trial.user_attrs.get(MLFLOW_RUN_ID)
-    if tracker is not None and run_id and tracker.kill_trial(str(run_id), reason, closed_too):
-        log.warning("trial %d: MLflow run %s marked KILLED (%s)", trial.number, run_id, reason)
+    if tracker is not None and run_id:
+        tracker.kill_trial(str(run_id), reason, closed_too)
 
 
 def reap(study: optuna.Study, tracker: Tracker | None) -> list[int]:
@@ -129,14 +129,11 @@ def reap(study: optuna.Study, tracker: Tracker | None) -> list[int]:
     return reaped
 
 
-def sweep_runs(study: optuna.Study, tracker: Tracker, parent_id: str) -> list[str]:
+def sweep_runs(study: optuna.Study, tracker: Tracker, parent_id: str) -> None:
     """Close KILLED the RUNNING child runs whose trial is not running (an interrupt or crash
-    between creating a run and recording it in the trial); returns their run ids."""
+    between creating a run and recording it in the trial)."""
     running = {str(t.number) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    swept = [run_id for run_id, number in tracker.running_children(parent_id).items() if number not in running]
-    for run_id in swept:
-        tracker.kill_trial(run_id, "interrupted: its trial is no longer running")
-    return swept
+    tracker.sweep(parent_id, running, "interrupted: its trial is no longer running")
 
 
 def stale_callback(uri: str, experiment: str) -> StaleCallback:

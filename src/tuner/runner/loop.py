@@ -75,6 +75,8 @@ def run_study(plan: Plan) -> float | None:
             summarize(study, tracker, parent_id, plan.study.folder, plan.config_yaml, plan.metric)
         with unless_disk_full(f"closing the parent run {parent_id}"):
             close_parent(study, tracker, parent_id, status)
+        with unless_disk_full("sending the tracking calls kept in the spool"):
+            tracker.finish(plan.tracking.flush_timeout)
         log.info("the trials in MLflow: %s", tracker.ui_link())
     best = best_completed(study)
     return best[0].values[0] if best else None

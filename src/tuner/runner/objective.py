@@ -212,7 +212,7 @@ class TrialRunner:
         card = card_for(self.ctx.data, value(self.hp, "preprocess"), *shipped(self.ctx.builder))
         try:
             with own_temp_folder():
-                self.model_id = self.ctx.tracker.log_model(self.run_id, model, card)
+                self.model_id = self.ctx.tracker.log_trial_model(self.run_id, model, card)
         except Exception as err:  # noqa: BLE001 - the trial's result stands; export skips a trial without a model
             full = disk_full(err)
             if full is not None:

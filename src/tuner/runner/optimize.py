@@ -81,7 +81,7 @@ def open_tracked(plan: Plan, prepared: Prepared, data: Dataset) -> tuple[optuna.
     study, created = join_study(plan.study, plan.goals, prepared.space, prepared.sampler, prepared.pruner,
                                 on_stale=stale_callback(plan.tracking.uri, plan.study.name),
                                 trained=trained_on(plan.data, plan.seed, plan.model, data))
-    return study, created, Tracker(plan.tracking.uri, plan.study.name)
+    return study, created, Tracker(plan.tracking.uri, plan.study.name, spool=plan.study.spool)
 
 
 def optimize(study: optuna.Study, ctx: Context, progress: bool = True, max_trials: int | None = None) -> bool:

@@ -30,6 +30,7 @@ HEARTBEAT_S = 10
 HEARTBEAT_GRACE_S = 30
 SCHEMA_RACE_TRIES = 4
 JOURNAL = "study.journal"
+SPOOL = "spool"
 StaleCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 
 
@@ -46,6 +47,11 @@ class StudyRef:
     def folder(self) -> Path:
         """``experiments/<name>/``, created: the study's journal, leaderboard and submission."""
         return experiment_dir(self.experiments_dir, self.name)
+
+    @property
+    def spool(self) -> Path:
+        """``experiments/<name>/spool/``: the MLflow calls kept while the tracking store did not answer."""
+        return Path(self.experiments_dir) / self.name / SPOOL
 
     @property
     def journal(self) -> Path:

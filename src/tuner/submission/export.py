@@ -71,7 +71,7 @@ def export(plan: ExportPlan) -> Submission:
     candidates = best_completed(study)
     if not candidates:
         raise TunerError(f"study '{name}' has no completed trial yet: run `python -m tuner +experiment={name}` first")
-    tracker = Tracker(plan.tracking_uri, name)
+    tracker = Tracker(plan.tracking_uri, name, spool=plan.study.spool)  # sends what a run left in the spool
     data = load_dataset(plan.data, plan.seed)
     check_export(study, plan.study, trained_on(plan.data, plan.seed, plan.model, data))
     parent = study.user_attrs.get(PARENT_RUN_ID)
@@ -115,6 +115,7 @@ def export(plan: ExportPlan) -> Submission:
                 "tuner.test_accuracy": str(accuracy), **tags})
             log.info("registered trial%s %s as %s version %d", "s" if len(trials) > 1 else "",
                      ", ".join(map(str, trials)), registry_name(name), version)
+    tracker.finish(plan.flush_timeout)
     refit = refit_epochs(options.refit_epochs, hparams(trial)) if refit_tags else None
     return Submission(path, trial.number, len(labels), accuracy, version, insight, refit, trials, bool(options.tta),
                       tracker.ui_link())
@@ -132,6 +133,7 @@ def _registrable(refit: bool, trial: optuna.trial.FrozenTrial, model: Any, card:
     run_id = trial.user_attrs.get(MLFLOW_RUN_ID)
     if not run_id:
         return None, None
+    run_id = tracker.run_of(run_id)
     model_id = tracker.trial_model(run_id)
     if model_id is None:
         log.info("trial %d has only a bare model/model.keras: logging it as an MLflow model to register it",

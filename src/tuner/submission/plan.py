@@ -28,3 +28,4 @@ class ExportPlan:
     device: DeviceConfig
     model: dict[str, Any]  # the builder plug point, for a refit
     metric: str
+    flush_timeout: float = 60.0  # tracking.flush_timeout

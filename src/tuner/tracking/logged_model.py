@@ -155,14 +155,24 @@ def log_keras(client: MlflowClient, experiment_id: str, run_id: str, model: Any,
     fluent active run, no global tracking URI): a LoggedModel of the experiment named ``name``, whose source run
     is ``run_id``, with the run's params, listed among the run's outputs, READY once its files are uploaded
     (FAILED if that fails); returns its model id."""
+    with tempfile.TemporaryDirectory(prefix="tuner-model-") as tmp:
+        folder = save_keras(model, card, Path(tmp) / "model", Model())
+        return log_saved_keras(client, experiment_id, run_id, folder, name)
+
+
+def log_saved_keras(client: MlflowClient, experiment_id: str, run_id: str, folder: Path, name: str = "model",
+                    tags: dict[str, str] | None = None) -> str:
+    """``log_keras`` of a model ``save_keras`` wrote into ``folder`` before (so that a model can be kept while
+    the tracking store does not answer): its ``MLmodel`` gets the LoggedModel's ids, then its files are uploaded."""
     params = client.get_run(run_id).data.params
     logged = client.create_logged_model(experiment_id, name=name, source_run_id=run_id, params=dict(params),
-                                        model_type="keras")
+                                        model_type="keras", tags=tags)
     try:
-        with tempfile.TemporaryDirectory(prefix="tuner-model-") as tmp:
-            info = Model(artifact_path=logged.artifact_location, model_uuid=logged.model_id, run_id=run_id,
-                         model_id=logged.model_id)
-            client.log_model_artifacts(logged.model_id, str(save_keras(model, card, Path(tmp) / "model", info)))
+        info = Model.load(str(folder / "MLmodel"))
+        info.artifact_path, info.model_uuid, info.run_id, info.model_id = (
+            logged.artifact_location, logged.model_id, run_id, logged.model_id)
+        info.save(str(folder / "MLmodel"))
+        client.log_model_artifacts(logged.model_id, str(folder))
     except BaseException:
         client.finalize_logged_model(logged.model_id, "FAILED")
         raise
