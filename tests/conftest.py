@@ -40,7 +40,7 @@ def data_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
 @pytest.fixture(autouse=True)
 def bounded_tracking_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """A study's tracker bounds MLflow's HTTP calls through the environment (``BOUNDED_ENV``): not past its test."""
-    from tuner.tracking.tracker import BOUNDED_ENV
+    from tuner.tracking.sender import BOUNDED_ENV
 
     for key in BOUNDED_ENV:
         if key in os.environ:

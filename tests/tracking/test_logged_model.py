@@ -18,6 +18,7 @@ from tuner.data import Dataset
 from tuner.study.records import TAG_MODEL_ERROR, TAG_STATE
 from tuner.tracking import Tracker
 from tuner.tracking.logged_model import EXAMPLE_IMAGES, ModelCard, card_for, metadata, requirements, signature
+from tuner.tracking.registry import register_model
 
 SHAPE = (8, 8, 1)
 
@@ -80,7 +81,7 @@ def test_a_trial_model_is_a_logged_model_of_its_run_with_its_metrics_that_loads_
     expected = model.predict(data.x_test, verbose=0)
     loaded = tracker.load_model(model_id, tmp_path / "download")
     np.testing.assert_allclose(loaded.predict(data.x_test, verbose=0), expected, atol=1e-6)
-    version = tracker.register_model("tuner-logged", model_id, child, {"tuner.trial": "0"})
+    version = register_model(tracker, "tuner-logged", model_id, child, {"tuner.trial": "0"})
     links = tracker.client.get_logged_model(model_id).tags["mlflow.modelVersions"]
     assert json.loads(links) == [{"name": "tuner-logged", "version": version}]  # what MLflow's UI links by
     mlflow.set_tracking_uri(uri)

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from tuner.errors import TunerError
+from tuner.tracking.sender import PENDING
 from tuner.tracking.spool import CORRUPT, Spool, leftovers
-from tuner.tracking.tracker import PENDING, TAG_RUN_KEY, Tracker
+from tuner.tracking.tracker import TAG_RUN_KEY, Tracker
 
 from ..runs import free_port, start_mlflow_server, stop_server
 
@@ -96,13 +97,17 @@ def test_a_stopped_server_does_not_block_and_a_run_whose_reply_was_lost_is_not_m
     port = free_port()
     server = start_mlflow_server(tmp_path, port)
     try:
+        first = Tracker(f"http://127.0.0.1:{port}", "lost")
+        parent = first.open_parent(None, "study")
+        # a run the server made, whose reply never came back to a process that kept the call and died: the next
+        # invocation sends that spool, and finds the run by its key instead of making it again
+        made = first.client.create_run(first.experiment_id, tags={TAG_RUN_KEY: "k1"}).info.run_id
+        dead = Spool.create(tmp_path / "spool")
+        dead.keep("start_trial", {"parent_id": parent, "number": 0, "key": "k1", "params": {"width": "8"},
+                                  "tags": {}, "look": True})
+        dead.handle.close()
         tracker = Tracker(f"http://127.0.0.1:{port}", "lost", spool=tmp_path / "spool")
-        parent = tracker.open_parent(None, "study")
-        # a run the server made, whose reply never came back: kept, it is found by its key, not made again
-        made = tracker.client.create_run(tracker.experiment_id, tags={TAG_RUN_KEY: "k1"}).info.run_id
-        tracker._keep("start_trial", {"parent_id": parent, "number": 0, "key": "k1", "params": {"width": "8"},
-                                      "tags": {}, "look": False})
-        assert tracker.finish(30)
+        assert not list((tmp_path / "spool").glob("*.jsonl"))
         assert tracker.resolve(PENDING + "k1") == made
         assert len(tracker.client.search_runs([tracker.experiment_id], f"tags.`{TAG_RUN_KEY}` = 'k1'")) == 1
         assert tracker.client.get_run(made).data.params == {"width": "8"}

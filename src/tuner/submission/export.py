@@ -31,6 +31,7 @@ from tuner.submission.plan import ExportPlan
 from tuner.submission.refit import REFIT_ARTIFACT, refit_epochs
 from tuner.tracking import Tracker
 from tuner.tracking.logged_model import ModelCard, card_for
+from tuner.tracking.registry import register_model
 from tuner.tracking.report import log_study_plots
 from tuner.training.predict import predict
 
@@ -110,7 +111,7 @@ def export(plan: ExportPlan) -> Submission:
         elif len(found) == 1 and options.register:
             model_run, model_id = _registrable(options.refit, trial, model, card, metrics, tracker, parent)
         if options.register and model_id is not None and model_run is not None:
-            version = tracker.register_model(registry_name(name), model_id, model_run, {
+            version = register_model(tracker, registry_name(name), model_id, model_run, {
                 "tuner.experiment": name, "tuner.trial": str(trial.number), "tuner.value": str(trial.values[0]),
                 "tuner.test_accuracy": str(accuracy), **tags})
             log.info("registered trial%s %s as %s version %d", "s" if len(trials) > 1 else "",

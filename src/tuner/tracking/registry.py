@@ -8,15 +8,18 @@ Example::
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from mlflow.exceptions import MlflowException
+from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
+from tuner.config import hide_password
 from tuner.errors import TunerError
 from tuner.tracking.logged_model import load_keras_with_metadata
-from tuner.tracking.tracker import Tracker
+from tuner.tracking.tracker import Tracker, masked_tags
 
 URI = re.compile(r"^models:/(?P<name>[^/]+)/(?P<version>\d+|latest)$")
 MODEL_ID = re.compile(r"(?:^|[/:])(m-[0-9a-f]{32})(?:/|$)")  # a LoggedModel's id inside a version's source
@@ -57,3 +60,40 @@ def load_registered(tracker: Tracker, name: str, version: int | None, dst: Path)
                          "export again to register one, or name another with predict.model")
     model, meta = load_keras_with_metadata(tracker.client, tracker.uri, model_id, dst)
     return model, meta, number
+
+
+def register_model(tracker: Tracker, name: str, model_id: str, run_id: str, tags: Mapping[str, str]) -> int:
+    """Register the LoggedModel ``model_id`` (whose source run is ``run_id``) as a new version of the registered
+    model ``name`` (created on first use); returns the version number. The version loads with
+    ``mlflow.pyfunc.load_model("models:/<name>/<version>")``.
+
+    Example::
+
+        register_model(tracker, "tuner-digits_cnn", tracker.trial_model(child), child, {"tuner.trial": "3"})  # 1
+    """
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+    try:
+        try:
+            tracker.client.get_registered_model(name)
+        except MlflowException as err:
+            if err.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+                raise
+            tracker.client.create_registered_model(
+                name, description=f"Best models exported from tuner experiment {name.removeprefix('tuner-')}")
+        # The source is the LoggedModel's artifact location, not ``models:/<model_id>``: MLflow's SQL registry
+        # looks a ``models:/`` source up through the global tracking URI, which need not be this tracker's.
+        logged = tracker.client.get_logged_model(model_id)
+        version = tracker.client.create_model_version(
+            name, source=logged.artifact_location, run_id=run_id, model_id=model_id,
+            tags=masked_tags(tags), await_creation_for=0,
+        )
+        # the link MLflow's UI follows from the model to its versions (the SQL registry keeps no model id)
+        links = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
+        links.append({"name": name, "version": version.version})
+        tracker.client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(links)})
+    except MlflowException as err:
+        raise TunerError(f"cannot register model '{name}' at tracking.uri={tracker.where}: "
+                         f"{hide_password(err.message)}; "
+                         "set export.register=false to export without the model registry") from err
+    return int(version.version)

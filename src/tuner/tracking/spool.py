@@ -79,6 +79,8 @@ class Spool:
 
     def sent(self, n: int) -> None:
         """The first ``n`` calls were sent: drop them, and their files; the file is rewritten atomically."""
+        if self.handle.closed:  # closed at the end of the invocation, while a last send was on its way
+            return
         done, self.ops = self.ops[:n], self.ops[n:]
         for op in done:
             for name in FILE_ARGS:

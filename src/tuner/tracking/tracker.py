@@ -20,12 +20,9 @@ a local spool (``tuner.tracking.spool``) that a background thread sends, in orde
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import os
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -33,13 +30,11 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from mlflow.entities import DatasetInput, Metric, Param, RunTag
-from mlflow.protos.service_pb2 import DatasetInput as DatasetInputProto
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 from tuner.config import hide_password
-from tuner.errors import TunerError, disk_full
+from tuner.errors import TunerError
 from tuner.study.records import (
     EXPERIMENT_KIND,
     SOURCE_TAGS,
@@ -51,7 +46,7 @@ from tuner.study.records import (
     TAG_TRIAL_NUMBER,
 )
 from tuner.tracking.logged_model import ModelCard, load_keras, log_keras, log_saved_keras, save_keras
-from tuner.tracking.spool import Spool, leftovers
+from tuner.tracking.sender import BOUNDED_ENV, OPENING_ENV, PENDING, Sender, not_mlflow, set_env, unavailable
 
 log = logging.getLogger(__name__)
 # Several worker processes may share one SQLite store: MLflow sets SQLite's busy timeout
@@ -60,15 +55,7 @@ log = logging.getLogger(__name__)
 # Optuna trial state -> MLflow run status.
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "INTERRUPTED": "KILLED"}
 PARAM_MAX = 6000
-PENDING = "pending-"  # a trial's run id while its run is still in the spool: PENDING + the run's key
 TAG_RUN_KEY, TAG_MODEL_KEY = "tuner.run_key", "tuner.model_key"  # find a run/model again whose reply was lost
-# A study's calls to an HTTP tracking server: one try each, 10 s at most (MLflow's defaults retry for minutes);
-# a call that fails goes to the spool, which retries with backoff. Opening the experiment, before anything
-# else, may take a slow server's time (3 tries, 30 s each). A user's own setting of these wins.
-BOUNDED_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-OPENING_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
-_USER_ENV = {key: os.environ[key] for key in BOUNDED_ENV if key in os.environ}
-FIRST_RETRY_S, MAX_RETRY_S = 2.0, 60.0
 
 
 # where a bare `mlflow ui` listens: the UI of a store that is not an MLflow server
@@ -106,67 +93,9 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _tags(tags: Mapping[str, Any]) -> dict[str, str]:
+def masked_tags(tags: Mapping[str, Any]) -> dict[str, str]:
     """Tag values as MLflow stores them, every URL's password masked."""
     return {k: hide_password(str(v)) for k, v in tags.items()}
-
-
-def _chain(err: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    while err is not None and err not in seen:
-        seen.append(err)
-        err = err.__cause__ or err.__context__
-    return seen
-
-
-def unavailable(err: BaseException) -> bool:
-    """Whether ``err`` says the tracking store did not answer (down, unreachable, timed out, overloaded, an SQLite
-    file locked past MLflow's own wait) rather than refused the call: only then is a call kept to send later."""
-    import requests
-
-    if disk_full(err) is not None:  # SQLite says "database or disk is full" as TEMPORARILY_UNAVAILABLE
-        return False
-    for e in _chain(err):
-        if isinstance(e, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)):
-            return True
-        if isinstance(e, requests.HTTPError) and e.response is not None and (
-                e.response.status_code >= 500 or e.response.status_code == 429):
-            return True
-        if isinstance(e, MlflowException):
-            if e.error_code in ("TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"):
-                return True
-            text = str(e.message)
-            if text.startswith("API request to") and (
-                    "failed with exception" in text or "failed with timeout" in text
-                    or any(f"error code {code}" in text for code in ("429", "500", "502", "503", "504"))):
-                return True
-    return False
-
-
-def not_mlflow(err: BaseException) -> bool:
-    """Whether ``err`` says something answered that is not an MLflow tracking server (an HTML page, not JSON)."""
-    for e in _chain(err):
-        text = str(e).lower()
-        if "<html" in text or "<!doctype" in text or isinstance(e, json.JSONDecodeError):
-            return True
-    return False
-
-
-def _set_env(values: dict[str, str]) -> None:
-    """MLflow's HTTP retries and timeout, read at each call, as ``values`` says unless the user set them."""
-    for key, value in values.items():
-        os.environ[key] = _USER_ENV.get(key, value)
-
-
-def _encode(args: dict[str, Any]) -> dict[str, Any]:
-    """A call's arguments as JSON: a dataset input as its serialized proto."""
-    return {k: {"__dataset__": base64.b64encode(v.to_proto().SerializeToString()).decode()}
-            if isinstance(v, DatasetInput) else v for k, v in args.items()}
-
-
-def _decode(args: dict[str, Any]) -> dict[str, Any]:
-    return {k: DatasetInput.from_proto(DatasetInputProto.FromString(base64.b64decode(v["__dataset__"])))
-            if isinstance(v, dict) and "__dataset__" in v else v for k, v in args.items()}
 
 
 class Tracker:
@@ -179,7 +108,7 @@ class Tracker:
         self.where = hide_password(uri)  # the URI for messages
         try:
             if spool is not None:
-                _set_env(OPENING_ENV)
+                set_env(OPENING_ENV)
             self.experiment_id = self._experiment(experiment_name)
         except Exception as err:
             if unavailable(err):
@@ -193,16 +122,11 @@ class Tracker:
             raise
         finally:
             if spool is not None:
-                _set_env(BOUNDED_ENV)
+                set_env(BOUNDED_ENV)
         self.spool_dir = spool
-        self._spool: Spool | None = None
-        self._ids: dict[str, str] = {}  # run key -> run id, of the runs this process sent from a spool
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._flusher: threading.Thread | None = None
-        self._down_since: float | None = None
-        if spool is not None:
-            self.send_leftovers()
+        self.sender = Sender(spool, self.where, self._call, self.resolve) if spool is not None else None
+        if self.sender is not None:
+            self.sender.send_leftovers()
 
     def _experiment(self, experiment_name: str) -> str:
         """The id of the experiment ``experiment_name``, created (or restored) as needed."""
@@ -222,154 +146,29 @@ class Tracker:
             self.client.set_experiment_tag(found.experiment_id, TAG_EXPERIMENT_KIND, EXPERIMENT_KIND)
         return found.experiment_id
 
-    # -- the spool: calls kept while the store does not answer ------------------------------------------------
+    def _call(self, op: str, args: dict[str, Any]) -> Any:
+        return getattr(self, f"_{op}")(**args)
 
     def _send(self, op: str, **args: Any) -> Any:
-        """Call ``self._<op>(**args)`` now, or keep it in the spool: when calls are already kept (order), or
-        when the store does not answer it. What a kept ``start_trial`` returns is the run's pending id."""
-        call = getattr(self, f"_{op}")
-        if self.spool_dir is None:
-            return call(**args)
-        with self._lock:
-            if self._spool is not None and self._spool.ops:
-                return self._keep(op, args)
-        try:
-            return call(**args)
-        except Exception as err:
-            if not unavailable(err):
-                raise
-            with self._lock:
-                if self._down_since is None:
-                    self._down_since = time.monotonic()
-                    log.warning("the MLflow tracking store at %s does not answer (%s): the search goes on, and "
-                                "its tracking calls are kept in %s and sent when the store answers again",
-                                self.where, hide_password(str(err))[:300], self.spool_dir)
-                return self._keep(op, args)
-
-    def _keep(self, op: str, args: dict[str, Any]) -> str | None:
-        if self._spool is None:
-            self._spool = Spool.create(self.spool_dir)
-        if "look" in args:
-            args = {**args, "look": True}  # sent later, it first looks for what a lost reply may have made
-        self._spool.keep(op, _encode(args))
-        if self._flusher is None or not self._flusher.is_alive():
-            self._flusher = threading.Thread(target=self._flush_loop, name="tuner-tracking-spool", daemon=True)
-            self._flusher.start()
-        return PENDING + args["key"] if op == "start_trial" else None
-
-    def _flush_loop(self) -> None:
-        """Send the spool, retrying with backoff, until it is empty."""
-        delay = FIRST_RETRY_S
-        while True:
-            self._wake.wait(delay)
-            self._wake.clear()
-            if self._send_spool(self._spool):
-                with self._lock:
-                    if not self._spool.ops:
-                        if self._down_since is not None:
-                            log.warning("the MLflow tracking store at %s answers again after %.0f s: the calls "
-                                        "kept meanwhile are sent", self.where, time.monotonic() - self._down_since)
-                        self._down_since = None
-                        return
-                delay = FIRST_RETRY_S
-            else:
-                delay = min(2 * delay, MAX_RETRY_S)
-
-    def _send_spool(self, spool: Spool) -> bool:
-        """Send ``spool``'s calls in order; True once all are sent, False at the first the store does not answer."""
-        while True:
-            with self._lock:
-                ops = list(spool.ops)
-            if not ops:
-                return True
-            sent = 0
-            try:
-                for op in ops:
-                    self._replay(op)
-                    sent += 1
-            except Exception as err:  # noqa: BLE001 - _replay raises only what the store did not answer
-                log.debug("tracking spool: %s not sent yet (%s)", op["op"], err)
-            finally:
-                if sent:
-                    with self._lock:
-                        spool.sent(sent)
-            if sent < len(ops):
-                return False
-
-    def _replay(self, op: dict[str, Any]) -> None:
-        """Send one kept call; raises only when the store does not answer (a refused call is dropped, logged)."""
-        name, args = op["op"], _decode(op["args"])
-        for ref in ("run_id", "parent_id"):
-            if str(args.get(ref, "")).startswith(PENDING):
-                args[ref] = self.resolve(args[ref])
-                if args[ref] is None:  # its run's creation was lost with a corrupt spool; nothing to attach to
-                    log.warning("tracking spool: %s dropped, its run %s was never created", name, op["args"][ref])
-                    return
-        try:
-            result = getattr(self, f"_{name}")(**args)
-        except Exception as err:
-            if unavailable(err):
-                raise
-            log.warning("tracking spool: MLflow refused the kept call %s (%s: %s); dropped", name,
-                        type(err).__name__, hide_password(str(err))[:300])
-            return
-        if name == "start_trial":
-            self._ids[args["key"]] = result
-
-    def send_leftovers(self) -> None:
-        """Send the spools that earlier (or dead) processes of this experiment left behind."""
-        if self.spool_dir is None:
-            return
-        for spool in leftovers(self.spool_dir):
-            n = len(spool.ops)
-            done = self._send_spool(spool)
-            spool.close()
-            if n:
-                log.info("sent %d tracking calls that %s kept%s", n - len(spool.ops), spool.path.name,
-                         "" if done else f"; {len(spool.ops)} wait for the store to answer")
+        """``self._<op>(**args)``, through the spool for a study's tracker (``Sender.send``)."""
+        return self._call(op, args) if self.sender is None else self.sender.send(op, args)
 
     def finish(self, timeout: float) -> bool:
-        """The end of the invocation: send what is kept, waiting at most ``timeout`` s; True when nothing is left.
-        What is left stays in the spool, and the next invocation of this experiment sends it."""
-        if self.spool_dir is None:
-            return True
-        if self._spool is None or not self._spool.ops:
-            self.send_leftovers()  # a dead worker's spool
-        if self._spool is None:
-            return True
-        if self._spool.ops:
-            log.info("sending %d kept tracking calls to %s (waiting at most tracking.flush_timeout=%g s)",
-                     len(self._spool.ops), self.where, timeout)
-        end = time.monotonic() + timeout
-        while self._spool.ops and time.monotonic() < end:
-            if self._flusher is None or not self._flusher.is_alive():
-                self._flusher = threading.Thread(target=self._flush_loop, name="tuner-tracking-spool", daemon=True)
-                self._flusher.start()
-            self._wake.set()
-            time.sleep(0.2)
-        with self._lock:
-            left = len(self._spool.ops)
-            self._spool.close()
-            self._spool = None
-        if left:
-            log.warning("%d tracking calls could not be sent to %s within tracking.flush_timeout=%g s: they stay "
-                        "in %s, and the next tuner command of this experiment sends them", left, self.where,
-                        timeout, self.spool_dir)
-        else:
-            self.send_leftovers()
-        return not left
+        """The end of the invocation: send what the spool keeps, waiting at most ``timeout`` s (``Sender.finish``)."""
+        return True if self.sender is None else self.sender.finish(timeout)
 
     def resolve(self, run_id: str | None) -> str | None:
         """The id of the run ``run_id`` names: itself, or for a pending id the run sent since; None if not sent."""
         if not run_id or not str(run_id).startswith(PENDING):
             return run_id
         key = str(run_id)[len(PENDING):]
-        if key not in self._ids:
+        ids = self.sender.ids if self.sender is not None else {}
+        if key not in ids:
             found = self._find_run(key)
             if found is None:
                 return None
-            self._ids[key] = found
-        return self._ids[key]
+            ids[key] = found
+        return ids[key]
 
     def _find_run(self, key: str) -> str | None:
         runs = self.client.search_runs([self.experiment_id], f"tags.`{TAG_RUN_KEY}` = '{key}'", max_results=1)
@@ -391,7 +190,7 @@ class Tracker:
             else:
                 self.client.update_run(run_id, status="RUNNING")
                 return run_id
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=_tags({**SOURCE_TAGS, **(tags or {})}))
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=masked_tags({**SOURCE_TAGS, **(tags or {})}))
         return run.info.run_id
 
     def close_parent(self, run_id: str, status: str = "FINISHED") -> None:
@@ -435,7 +234,7 @@ class Tracker:
         id while the tracking store does not answer: ``resolve`` it)."""
         return self._send("start_trial", parent_id=parent_id, number=number, key=uuid.uuid4().hex,
                           params={k: hide_password(str(v))[:PARAM_MAX] for k, v in params.items()},
-                          tags=_tags({**SOURCE_TAGS, TAG_PARENT: parent_id, TAG_TRIAL_NUMBER: str(number), **tags}),
+                          tags=masked_tags({**SOURCE_TAGS, TAG_PARENT: parent_id, TAG_TRIAL_NUMBER: str(number), **tags}),
                           look=False)
 
     def _start_trial(self, parent_id: str, number: int, key: str, params: dict[str, str], tags: dict[str, str],
@@ -481,7 +280,7 @@ class Tracker:
 
         A model that cannot be logged is a warning and the tag ``tuner.model_error``: the trial keeps its state.
         """
-        tags = _tags({TAG_STATE: state, **(tags or {})})
+        tags = masked_tags({TAG_STATE: state, **(tags or {})})
         if model is not None and card is not None:
             try:
                 model_id = self.log_trial_model(run_id, model, card)
@@ -578,7 +377,7 @@ class Tracker:
         self.client.log_batch(run_id, metrics=[Metric(k, v, timestamp, step) for k, v in metrics.items()])
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
-        self._send("set_tags", run_id=run_id, tags=_tags(tags))
+        self._send("set_tags", run_id=run_id, tags=masked_tags(tags))
 
     def _set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
@@ -594,39 +393,3 @@ class Tracker:
             raise TunerError(f"MLflow run {run_id} is still in the tracking spool {self.spool_dir or ''}: it is "
                              f"sent once the tracking store at {self.where} answers; rerun the study's command")
         return found
-
-    def register_model(self, name: str, model_id: str, run_id: str, tags: Mapping[str, str]) -> int:
-        """Register the LoggedModel ``model_id`` (whose source run is ``run_id``) as a new version of the registered
-        model ``name`` (created on first use); returns the version number. The version loads with
-        ``mlflow.pyfunc.load_model("models:/<name>/<version>")``.
-
-        Example::
-
-            tracker.register_model("tuner-digits_cnn", tracker.trial_model(child), child, {"tuner.trial": "3"})  # 1
-        """
-        from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
-
-        try:
-            try:
-                self.client.get_registered_model(name)
-            except MlflowException as err:
-                if err.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
-                    raise
-                self.client.create_registered_model(
-                    name, description=f"Best models exported from tuner experiment {name.removeprefix('tuner-')}")
-            # The source is the LoggedModel's artifact location, not ``models:/<model_id>``: MLflow's SQL registry
-            # looks a ``models:/`` source up through the global tracking URI, which need not be this tracker's.
-            logged = self.client.get_logged_model(model_id)
-            version = self.client.create_model_version(
-                name, source=logged.artifact_location, run_id=run_id, model_id=model_id,
-                tags=_tags(tags), await_creation_for=0,
-            )
-            # the link MLflow's UI follows from the model to its versions (the SQL registry keeps no model id)
-            links = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
-            links.append({"name": name, "version": version.version})
-            self.client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(links)})
-        except MlflowException as err:
-            raise TunerError(f"cannot register model '{name}' at tracking.uri={self.where}: "
-                             f"{hide_password(err.message)}; "
-                             "set export.register=false to export without the model registry") from err
-        return int(version.version)
