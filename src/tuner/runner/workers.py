@@ -171,7 +171,8 @@ def _run(plan: Plan, slot: int, spawn: int, parent_id: str, deadline: float | No
         ctx = Context(plan, prepared.space, data, tracker, parent_id, builder=prepared.builder)
         gc.freeze()
         log.info("worker %d (pid %d) joins study %s with %s", slot, os.getpid(), plan.study.name, threads)
-        return optimize(study, ctx, progress=False, max_trials=plan.search.trials_per_worker)
+        alone = plan.search.n_workers == 1  # the run's only worker draws its progress bar, as a run without workers does
+        return optimize(study, ctx, progress=alone, max_trials=plan.search.trials_per_worker)
 
 
 def _setup_logging(slot: int, log_file: str | None) -> None:
