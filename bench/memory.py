@@ -125,7 +125,12 @@ def main(n_trials: int, per_worker: str, experiment: str | None) -> None:
         "pause_between_trials_s": round(usual, 2),
         "recycle_s": round(cost, 1) if cost is not None else None,
         "recycle_s_per_trial": round(cost * (workers - 1) / n_trials, 2) if cost is not None else None,
-        "rss_mib": [round(r, 1) for r in rss]})
+        "rss_by_trial": milestones(rss)})
+
+
+def milestones(rss: list[float]) -> list[dict[str, float]]:
+    """The tree's RSS at trials 1, 10, 20, ...: the table of the result file."""
+    return [{"trial": n + 1, "tree_rss_mib": round(rss[n], 1)} for n in sorted({0, *range(9, len(rss), 10)})]
 
 
 if __name__ == "__main__":
