@@ -119,7 +119,7 @@ def main(n_trials: int, per_worker: str, experiment: str | None) -> None:
     save_results("memory", {
         "experiment": cfg.name, "trials": n_trials, "trials_per_worker": setting, "processes": workers,
         "rss_trial_10_mib": round(rss[9], 1), "rss_highest_after_trial_10_mib": round(max(rss[9:]), 1),
-        "rss_trial_100_mib": round(rss[99], 1) if len(rss) >= 100 else None,
+        **({"rss_trial_100_mib": round(rss[99], 1)} if len(rss) >= 100 else {}),
         "growth_pct": round(growth, 1), "target_pct": TARGET_PCT, "meets_target": growth < TARGET_PCT,
         "wall_s": round(wall, 1), "trials_per_min": round(60 * n_trials / wall, 2),
         "pause_between_trials_s": round(usual, 2),
