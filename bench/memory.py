@@ -16,17 +16,21 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import os
 import tempfile
 import threading
 from pathlib import Path
 from statistics import mean
 
-from _common import save_results, study_cfg
+if __package__:  # imported as bench.memory (the tests)
+    from bench._common import save_results, study_cfg
+else:  # python bench/memory.py
+    from _common import save_results, study_cfg
 
-from tuner.app import run_study, study_ref  # noqa: E402
-from tuner.study import open_study  # noqa: E402
-from tuner.study.records import WORKER_PID  # noqa: E402
+from tuner.app import run_study, study_ref
+from tuner.study import open_study
+from tuner.study.records import WORKER_PID
 
 TARGET_PCT = 10.0
 SAMPLE_S = 0.5
@@ -81,7 +85,7 @@ def recycle_cost(trials: list) -> tuple[int, float | None, float]:
     worker less the usual pause between two trials of one worker); the usual pause."""
     trials = sorted(trials, key=lambda t: t.datetime_start)
     within, changes = [], []
-    for before, after in zip(trials, trials[1:]):
+    for before, after in itertools.pairwise(trials):
         pause = (after.datetime_start - before.datetime_complete).total_seconds()
         (changes if after.user_attrs[WORKER_PID] != before.user_attrs[WORKER_PID] else within).append(pause)
     usual = mean(within) if within else 0.0
