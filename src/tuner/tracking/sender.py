@@ -72,6 +72,20 @@ def unavailable(err: BaseException) -> bool:
     return False
 
 
+def why(err: BaseException) -> str:
+    """What a store that does not answer said, short: ``[Errno 111] Connection refused``, ``read timed out``,
+    ``database is locked``, else the first line of the error."""
+    import re
+
+    text = hide_password(str(err))
+    for pattern in (r"\[Errno -?\d+\] [^'\")(]+", r"[Rr]ead timed out", r"timed out", r"database is locked",
+                    r"error code \d+ != 200"):
+        found = re.search(pattern, text)
+        if found:
+            return found.group(0).strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__
+
+
 def not_mlflow(err: BaseException) -> bool:
     """Whether ``err`` says something answered that is not an MLflow tracking server (an HTML page, not JSON)."""
     for e in _chain(err):
@@ -128,7 +142,7 @@ class Sender:
                     self._down_since = time.monotonic()
                     log.warning("the MLflow tracking store at %s does not answer (%s): the search goes on, and "
                                 "its tracking calls are kept in %s and sent when the store answers again",
-                                self.where, hide_password(str(err))[:300], self.folder)
+                                self.where, why(err), self.folder)
                 return self._keep(op, args)
 
     def _keep(self, op: str, args: dict[str, Any]) -> str | None:

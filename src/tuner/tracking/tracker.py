@@ -46,7 +46,7 @@ from tuner.study.records import (
     TAG_TRIAL_NUMBER,
 )
 from tuner.tracking.logged_model import ModelCard, load_keras, log_keras, log_saved_keras, save_keras
-from tuner.tracking.sender import BOUNDED_ENV, OPENING_ENV, PENDING, Sender, not_mlflow, set_env, unavailable
+from tuner.tracking.sender import BOUNDED_ENV, OPENING_ENV, PENDING, Sender, not_mlflow, set_env, unavailable, why
 
 log = logging.getLogger(__name__)
 # Several worker processes may share one SQLite store: MLflow sets SQLite's busy timeout
@@ -113,7 +113,7 @@ class Tracker:
         except Exception as err:
             if unavailable(err):
                 raise TunerError(f"the MLflow tracking store at tracking.uri={self.where} does not answer "
-                                 f"({hide_password(str(err))[:300]}): start it (e.g. `mlflow server`), or set "
+                                 f"({why(err)}): start it (e.g. `mlflow server`), or set "
                                  "tracking.uri to one that runs") from err
             if not_mlflow(err):
                 raise TunerError(f"tracking.uri={self.where} answers, but not as an MLflow tracking server (it "
