@@ -124,9 +124,27 @@ def reap(study: optuna.Study, tracker: Tracker | None) -> list[int]:
         if not fail_trial(study, trial, reason, FAIL_REASON):
             continue  # another worker reaped it first
         log.warning("trial %d marked FAIL (%s)", trial.number, reason)
-        kill_run(tracker, trial, reason)
+        _kill_or_record_run(study, tracker, trial, reason)
         reaped.append(trial.number)
     return reaped
+
+
+def _kill_or_record_run(study: optuna.Study, tracker: Tracker | None, trial: FrozenTrial, reason: str) -> None:
+    """Close KILLED the run of a trial whose worker died: the one it recorded (even if its worker had closed it
+    already, dying before Optuna heard of the outcome), else the one it created but did not record yet, else
+    (it died before it created one) a new one, so that every trial keeps its one run."""
+    if tracker is None or trial.user_attrs.get(SURPLUS):  # a surplus trial opens no run
+        return
+    if trial.user_attrs.get(MLFLOW_RUN_ID):
+        kill_run(tracker, trial, reason, closed_too=True)
+        return
+    parent_id = study.user_attrs.get(PARENT_RUN_ID)
+    if parent_id is None:
+        return
+    created = [run_id for run_id, number in tracker.running_children(parent_id).items() if number == str(trial.number)]
+    run_id = created[0] if created else tracker.start_trial(parent_id, trial.number, trial.params, {})
+    tracker.kill_trial(run_id, reason)
+    log.warning("trial %d: MLflow run %s marked KILLED (%s)", trial.number, run_id, reason)
 
 
 def sweep_runs(study: optuna.Study, tracker: Tracker, parent_id: str) -> list[str]:
