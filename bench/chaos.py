@@ -89,6 +89,7 @@ class Killer:
 
     every: tuple[float, float]
     seed: int
+    journal: Path | None = None  # given: only workers running a trial of this study's journal are killed
     launcher: int | None = None  # the invocation now running, set by ``soak``
     kills: list[dict[str, Any]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -109,10 +110,10 @@ class Killer:
         while not self._stop.wait(self._rng.uniform(*self.every)):
             while not self._stop.is_set():  # a worker to kill: none while an invocation starts or ends
                 launcher = self.launcher
-                pids = worker_pids(launcher) if launcher else []
+                pids = self._targets(worker_pids(launcher)) if launcher else []
                 if pids:
                     break
-                self._stop.wait(0.2)
+                self._stop.wait(0.5)
             else:
                 return
             pid = self._rng.choice(sorted(pids))
@@ -123,17 +124,38 @@ class Killer:
             self.kills.append({"pid": pid, "at_s": round(time.monotonic() - self._started, 1)})
             print(f"[chaos] SIGKILL worker pid {pid} at {self.kills[-1]['at_s']} s", flush=True)
 
+    def _targets(self, pids: list[int]) -> list[int]:
+        if not pids or self.journal is None:
+            return pids
+        if not self.journal.exists():
+            return []
+        import optuna
+
+        from tuner.study.records import WORKER_PID
+
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(self.journal)))
+        try:
+            running = optuna.load_study(study_name=EXPERIMENT, storage=storage).get_trials(
+                deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        except KeyError:  # the study is not created yet
+            return []
+        return [p for p in pids if p in {t.user_attrs.get(WORKER_PID) for t in running}]
+
 
 def soak(folder: Path, n_trials: int, every: tuple[float, float] = (20.0, 40.0), seed: int = 0,
-         limit_s: float = 3600.0, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+         limit_s: float = 3600.0, extra: tuple[str, ...] = (), mid_trial: bool = False) -> dict[str, Any]:
     """Run the study under the killer, rerunning the command until it exits 0 (or ``limit_s`` or
-    MAX_INVOCATIONS run out); then ``check`` it. Returns the figures, with ``violations`` (empty when all held)."""
+    MAX_INVOCATIONS run out); then ``check`` it. Returns the figures, with ``violations`` (empty when all held).
+
+    ``mid_trial``: kill only workers in the middle of a trial (not one still starting), so that a short soak
+    on a loaded machine, where a worker takes longer to start than the interval, kills trials all the same.
+    """
     tmp = folder / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TMPDIR": str(tmp), "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": os.pathsep.join(
         p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p)}
     argv = command(folder, n_trials, *extra)
-    killer = Killer(every, seed)
+    killer = Killer(every, seed, journal=folder / "experiments" / EXPERIMENT / "study.journal" if mid_trial else None)
     codes: list[int] = []
     start = time.monotonic()
     log = (folder / "soak.log").open("w")
@@ -159,8 +181,8 @@ def soak(folder: Path, n_trials: int, every: tuple[float, float] = (20.0, 40.0),
         killer.stop()
         log.close()
     wall = time.monotonic() - start
-    figures = {"n_trials": n_trials, "kill_every_s": list(every), "seed": seed, "wall_s": round(wall, 1),
-               "invocations": len(codes), "exit_codes": codes, "kills": len(killer.kills)}
+    figures = {"n_trials": n_trials, "kill_every_s": list(every), "seed": seed, "mid_trial_only": mid_trial,
+               "wall_s": round(wall, 1), "invocations": len(codes), "exit_codes": codes, "kills": len(killer.kills)}
     figures.update(check(folder, n_trials, {k["pid"] for k in killer.kills}))
     if not codes or codes[-1] != 0:
         figures["violations"].insert(0, f"the command never exited 0 (exit codes {codes})")

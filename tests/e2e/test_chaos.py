@@ -1,0 +1,36 @@
+"""The chaos soak of bench/chaos.py, short: a two-worker study whose workers are killed with SIGKILL in the middle
+of trials every 8-15 s, rerun until it exits 0; nothing is lost, counted twice or left behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bench.chaos import leftovers, soak
+
+pytestmark = pytest.mark.slow  # the real command, its worker processes, and SIGKILL
+
+LIMIT_S = 600.0  # a soak that cannot finish fails on its own, before pytest's timeout
+
+
+def test_workers_killed_mid_trial_lose_nothing_and_leave_nothing(tmp_path: Path) -> None:
+    figures = soak(tmp_path, 12, every=(8.0, 15.0), seed=3, limit_s=LIMIT_S, mid_trial=True)
+    assert figures["violations"] == [], (figures, (tmp_path / "soak.log").read_text()[-4000:])
+    assert figures["kills"] >= 1 and figures["killed_trials"] >= 1  # the soak did kill trials
+    assert figures["finished"] == 12 and figures["states"].get("RUNNING", 0) == 0
+    assert figures["mlflow_child_runs"] >= figures["trials"] - figures["states"].get("FAIL", 0)
+    assert figures["exit_codes"][-1] == 0
+
+
+def test_leftovers_names_what_a_killed_worker_leaves(tmp_path: Path) -> None:
+    study = tmp_path / "experiments" / "digits_mlp"
+    study.mkdir(parents=True)
+    (tmp_path / "tmp").mkdir()
+    (study / "study.journal").write_text("")
+    (study / "leaderboard.csv").write_text("")
+    assert leftovers(tmp_path) == []
+    (tmp_path / "tmp" / "tuner-worker-0-abc").mkdir()
+    (study / ".submission.csv.x1.tmp").write_text("")
+    (study / "study.journal.lock").write_text("")
+    assert leftovers(tmp_path) == ["TMPDIR/tuner-worker-0-abc", "experiments/digits_mlp/.submission.csv.x1.tmp",
+                                   "experiments/digits_mlp/study.journal.lock"]
