@@ -1,15 +1,16 @@
 """Chaos soak: a two-worker study while a random worker is killed with SIGKILL every 20-40 s, rerun until it exits 0.
 
-    .venv/bin/python bench/chaos.py [n_trials] [seed]
+    .venv/bin/python bench/chaos.py [n_trials] [seed] [--any-worker] [--limit-s S]
 
 Runs ``python -m tuner +experiment=digits_mlp search.n_workers=2`` (tiny trials: 1 epoch, 500 images, one
 narrow layer) for ``n_trials`` (default 100) in a fresh folder, with ``TMPDIR`` a private folder of it. A
-thread kills one of the launcher's worker processes (chosen at random) with SIGKILL after every random
-interval of 20-40 s (seeded), and the same command is run again while it exits non-zero. Then it checks what
+thread kills one of the launcher's worker processes in the middle of a trial (chosen at random; with
+``--any-worker`` one still starting too) with SIGKILL after every random interval of 20-40 s (seeded,
+counted while there is such a worker), and the same command is run again while it exits non-zero. Then it checks what
 the issue asks (issue 22, point 4):
 
 - exactly ``search.n_trials`` finished trials (complete or pruned) and none RUNNING;
-- every trial whose worker was killed is FAIL, and its MLflow run KILLED;
+- every trial that a killed worker was running is FAIL, and its MLflow run KILLED;
 - MLflow child runs and Optuna trials one to one (by the run's ``optuna.trial_number`` tag and the trial's
   ``mlflow_run_id``), surplus trials aside (they never open a run); no run left RUNNING;
 - no temporary file or folder left in ``TMPDIR`` or under ``experiments/<name>/``.
@@ -20,6 +21,7 @@ tests/e2e/test_chaos.py runs a short version of the same (``soak`` and ``check``
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import signal
@@ -44,6 +46,8 @@ EXPERIMENT = "digits_mlp"
 TINY = ["data.max_samples=500", "search.space.epochs=1", "search.space.batch_size=64", "search.space.depth=1",
         "search.space.width={type:int,low:8,high:32}", "pruner=none", "search.n_workers=2"]
 MAX_INVOCATIONS = 20
+POLL_S = 0.5  # how often the killer looks for workers
+STOP_S = 180.0  # how long an invocation stopped at the time limit may take to end
 # a temporary file or folder, or a lock left behind: its name ends with one of these or starts with one of those
 TEMPORARY_ENDS, TEMPORARY_STARTS = (".tmp", ".lock"), ("tmp", "tuner-")
 
@@ -85,7 +89,7 @@ def worker_pids(launcher: int) -> list[int]:
 
 @dataclass
 class Killer:
-    """Kills a random worker of the running launcher with SIGKILL after every interval drawn from ``every``."""
+    """Kills a random worker of the running launcher with SIGKILL after every interval drawn from ``every`` (s)."""
 
     every: tuple[float, float]
     seed: int
@@ -107,15 +111,18 @@ class Killer:
         self._thread.join()
 
     def _run(self) -> None:
-        while not self._stop.wait(self._rng.uniform(*self.every)):
-            while not self._stop.is_set():  # a worker to kill: none while an invocation starts or ends
+        """Each interval counts only the time when there is a worker to kill (in ``journal`` mode: one in the
+        middle of a trial), so that no kill lands the moment a worker appears because it took long to start."""
+        while True:
+            interval, waited, pids = self._rng.uniform(*self.every), 0.0, []
+            while waited < interval or not pids:
+                before = time.monotonic()
+                if self._stop.wait(POLL_S):
+                    return
                 launcher = self.launcher
                 pids = self._targets(worker_pids(launcher)) if launcher else []
                 if pids:
-                    break
-                self._stop.wait(0.5)
-            else:
-                return
+                    waited += time.monotonic() - before
             pid = self._rng.choice(sorted(pids))
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -169,9 +176,14 @@ def soak(folder: Path, n_trials: int, every: tuple[float, float] = (20.0, 40.0),
             killer.launcher = proc.pid
             try:
                 codes.append(proc.wait(timeout=left))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                codes.append(proc.wait())
+            except subprocess.TimeoutExpired:  # out of time: stopped as a user would (its trials FAIL, runs KILLED)
+                killer.launcher = None
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    codes.append(proc.wait(timeout=STOP_S))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    codes.append(proc.wait())
             finally:
                 killer.launcher = None
             print(f"[chaos] invocation {len(codes)} exited {codes[-1]}", flush=True)
@@ -231,7 +243,9 @@ def check(folder: Path, n_trials: int, killed: set[int]) -> dict[str, Any]:
     strays = sorted(n for n in by_number if n not in numbers)
     if strays:
         violations.append(f"MLflow runs without a trial: trial numbers {strays}")
-    killed_trials = [t for t in trials if t.user_attrs.get(WORKER_PID) in killed and not t.user_attrs.get(SURPLUS)]
+    # a killed worker's trials that did not finish before it died (those it finished count as any other)
+    killed_trials = [t for t in trials if t.user_attrs.get(WORKER_PID) in killed and not t.user_attrs.get(SURPLUS)
+                     and t.state.name not in ("COMPLETE", "PRUNED")]
     for t in killed_trials:
         status = [r.info.status for r in by_number.get(t.number, [])]
         if t.state.name != "FAIL" or status != ["KILLED"]:
@@ -254,9 +268,16 @@ def leftovers(folder: Path) -> list[str]:
     return left
 
 
-def main(n_trials: int, seed: int) -> None:
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n_trials", type=int, nargs="?", default=100)
+    parser.add_argument("seed", type=int, nargs="?", default=0)
+    parser.add_argument("--any-worker", action="store_true",
+                        help="kill workers still starting too, not only those in the middle of a trial")
+    parser.add_argument("--limit-s", type=float, default=3600.0, help="stop the soak after this long")
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tuner-chaos-") as tmp:
-        figures = soak(Path(tmp), n_trials, seed=seed)
+        figures = soak(Path(tmp), args.n_trials, seed=args.seed, limit_s=args.limit_s, mid_trial=not args.any_worker)
     print(f"{figures['n_trials']} trials, 2 workers, {figures['kills']} workers killed with SIGKILL "
           f"(every {figures['kill_every_s'][0]:.0f}-{figures['kill_every_s'][1]:.0f} s), "
           f"{figures['invocations']} invocations (exit codes {figures['exit_codes']}), {figures['wall_s']:.0f} s")
@@ -265,10 +286,15 @@ def main(n_trials: int, seed: int) -> None:
     for v in figures["violations"]:
         print(f"VIOLATION: {v}")
     print("all invariants held" if figures["ok"] else f"{len(figures['violations'])} violations")
-    figures["notes"] = ("one run on a shared, loaded 2-core machine (other sessions' work ran alongside): "
-                        "the wall time is not a performance figure; the invariants are the result")
+    figures["notes"] = (f"one run on a shared 2-core machine under heavy load from other sessions (1-min load "
+                        f"{os.getloadavg()[0]:.1f} at the end): the wall time is not a performance figure, the "
+                        "invariants are the result. " + (
+                            "Only workers in the middle of a trial were killed: under this load a worker took about "
+                            "a minute to start (importing Keras alone took 41 s), longer than the interval, so "
+                            "killing starting workers too (--any-worker) finished 3 trials in 5 minutes."
+                            if figures["mid_trial_only"] else "Any worker was killed, starting ones too."))
     save_results("chaos", figures)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100, int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+    main(sys.argv[1:])
