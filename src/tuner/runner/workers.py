@@ -133,7 +133,7 @@ class _Deaths:
                     "(the kernel's OOM killer logs to dmesg)")
         log.warning("worker %d (pid %s) was killed by %s: %s; a fresh worker takes its place", slot, pid, name,
                     f"trial {', '.join(map(str, reaped))} marked FAIL, its run KILLED" if reaped
-                    else "it was running no trial")
+                    else "no running trial of its was left to fail")
         return None
 
 
