@@ -286,14 +286,14 @@ def main(argv: list[str]) -> None:
     for v in figures["violations"]:
         print(f"VIOLATION: {v}")
     print("all invariants held" if figures["ok"] else f"{len(figures['violations'])} violations")
-    figures["notes"] = (f"one run on a shared 2-core machine under heavy load from other sessions (1-min load "
-                        f"{os.getloadavg()[0]:.1f} at the end): the wall time is not a performance figure, the "
-                        "invariants are the result. " + (
-                            "Only workers in the middle of a trial were killed: under this load a worker took about "
-                            "a minute to start (importing Keras alone took 41 s), longer than the interval, so "
-                            "killing starting workers too (--any-worker) finished 3 trials in 5 minutes."
-                            if figures["mid_trial_only"] else "Any worker was killed, starting ones too."))
-    save_results("chaos", figures)
+    how = ("Only workers in the middle of a trial were killed: under this load a worker took about a minute to "
+           "start (importing Keras alone took 41 s), longer than the interval, so killing starting workers too "
+           "(--any-worker) finished 3 trials in 5 minutes." if figures["mid_trial_only"]
+           else "Any worker was killed, starting ones too.")
+    notes = (f"One run on a shared 2-core machine under heavy load from other sessions (1-min load "
+             f"{os.getloadavg()[0]:.1f} at the end): the wall time is not a performance figure, the invariants are "
+             f"the result. {how}")
+    save_results("chaos", figures, notes)
 
 
 if __name__ == "__main__":
