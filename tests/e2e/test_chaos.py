@@ -6,10 +6,13 @@ importing Keras alone took 41 s), so the study is 6 trials."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from bench.chaos import leftovers, soak
+from bench.chaos import command, leftovers, soak, worker_pids
 
 pytestmark = pytest.mark.slow  # the real command, its worker processes, and SIGKILL
 
@@ -38,3 +41,32 @@ def test_leftovers_names_what_a_killed_worker_leaves(tmp_path: Path) -> None:
     (study / "study.journal.lock").write_text("")
     assert leftovers(tmp_path) == ["TMPDIR/tuner-worker-0-abc", "experiments/digits_mlp/.submission.csv.x1.tmp",
                                    "experiments/digits_mlp/study.journal.lock"]
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_the_workers_of_a_killed_launcher_remove_their_temporary_folders(tmp_path: Path) -> None:
+    tmp, log = tmp_path / "tmp", tmp_path / "run.log"
+    tmp.mkdir()
+    with log.open("w") as out:
+        proc = subprocess.Popen(command(tmp_path, 20, "tracking.log_models=false"), cwd=tmp_path, stdout=out,
+                                stderr=subprocess.STDOUT, env={**os.environ, "TMPDIR": str(tmp)})
+    end = time.monotonic() + 300
+    while log.read_text().count("joins study") < 2:  # both workers are in their trial loops
+        assert proc.poll() is None and time.monotonic() < end, log.read_text()[-3000:]
+        time.sleep(0.5)
+    workers = worker_pids(proc.pid)
+    assert len(workers) == 2 and len(list(tmp.iterdir())) == 2  # a folder each
+    proc.kill()
+    proc.wait()
+    end = time.monotonic() + 120
+    while any(alive(p) for p in workers) and time.monotonic() < end:  # each sees its parent gone within 1 s
+        time.sleep(0.5)
+    assert not any(alive(p) for p in workers)
+    assert list(tmp.iterdir()) == []

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -157,13 +158,15 @@ def _stop(running: dict[int, Any]) -> None:
 def worker_main(plan: Plan, slot: int, spawn: int, parent_id: str, log_file: str | None = None,
                 deadline: float | None = None, tmp: str | None = None) -> None:
     """One worker process in ``slot`` (0..n_workers-1), the ``spawn``-th started in this run, its temporary
-    files (its own, MLflow's, TensorFlow's) in folder ``tmp``, which the launcher removes when it ends.
+    files (its own, MLflow's, TensorFlow's) in folder ``tmp``, which the launcher removes when it ends (and this
+    worker too when it exits, for a launcher that died first).
 
     Joins the study and runs trials until the budget is reached (exit 0) or it ran
     ``search.trials_per_worker`` trials (exit EXIT_RECYCLE: start a fresh one).
     """
     if tmp is not None:
         os.environ["TMPDIR"] = tempfile.tempdir = tmp
+        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     n_workers = plan.search.n_workers
     _before_backend(plan, slot, n_workers)
     _setup_logging(slot, log_file)
