@@ -223,3 +223,18 @@ def test_runs_left_running_without_a_running_trial_are_swept(make_cfg):
     assert sweep_runs(study, tracker, parent) == [orphan]
     assert tracker.client.get_run(orphan).info.status == "KILLED"
     assert tracker.client.get_run(kept).info.status == "RUNNING"
+
+
+def test_workers_killed_in_a_row_with_no_trial_finishing_stop_the_run_at_max_failures():
+    from tuner.runner.workers import _Deaths
+
+    study = optuna.create_study()
+    deaths = _Deaths(study, limit=3)
+    assert deaths.died(0, dead_pid(), 9, None) is None  # replaced
+    assert deaths.died(1, dead_pid(), 9, None) is None
+    study.tell(study.ask(), 0.5)  # a trial finished since: the count starts again
+    assert deaths.died(0, dead_pid(), 9, None) is None
+    assert deaths.died(0, dead_pid(), 9, None) is None
+    verdict = deaths.died(1, 4321, 9, None)
+    assert verdict is not None and "pid 4321" in verdict and "SIGKILL" in verdict
+    assert "search.max_failures=3" in verdict

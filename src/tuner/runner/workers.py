@@ -129,9 +129,9 @@ class _Deaths:
         reaped = reap(self.study, tracker)
         name = _signal_name(signum)
         if self.in_a_row >= self.limit:
-            return (f"worker {slot} (pid {pid}) was killed by {name}, the {self.in_a_row}th worker in a row to die "
-                    f"with no trial finishing (search.max_failures={self.limit}): look for what kills them "
-                    "(the kernel's OOM killer logs to dmesg)")
+            return (f"worker {slot} (pid {pid}) was killed by {name}: {self.in_a_row} workers in a row died with no "
+                    f"trial finishing (search.max_failures={self.limit}); look for what kills them (the kernel's OOM "
+                    "killer logs to dmesg)")
         log.warning("worker %d (pid %s) was killed by %s: %s; a fresh worker takes its place", slot, pid, name,
                     f"trial {', '.join(map(str, reaped))} marked FAIL, its run KILLED" if reaped
                     else "no running trial of its was left to fail")
