@@ -94,6 +94,7 @@ class Killer:
     every: tuple[float, float]
     seed: int
     journal: Path | None = None  # given: only workers running a trial of this study's journal are killed
+    at_trials: tuple[int, ...] = ()  # with journal: also kill at once the worker of trial n or later, for each n
     launcher: int | None = None  # the invocation now running, set by ``soak``
     kills: list[dict[str, Any]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -101,6 +102,7 @@ class Killer:
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._started = time.monotonic()
+        self._pending = sorted(self.at_trials)
         self._thread = threading.Thread(target=self._run, name="chaos-killer", daemon=True)
 
     def start(self) -> None:
@@ -112,30 +114,38 @@ class Killer:
 
     def _run(self) -> None:
         """Each interval counts only the time when there is a worker to kill (in ``journal`` mode: one in the
-        middle of a trial), so that no kill lands the moment a worker appears because it took long to start."""
+        middle of a trial), so that no kill lands the moment a worker appears because it took long to start.
+        ``at_trials`` makes kills that do not depend on how fast trials run."""
         while True:
-            interval, waited, pids = self._rng.uniform(*self.every), 0.0, []
-            while waited < interval or not pids:
+            interval, waited, targets = self._rng.uniform(*self.every), 0.0, {}
+            while not targets or (waited < interval and not self._due(targets)):
                 before = time.monotonic()
                 if self._stop.wait(POLL_S):
                     return
                 launcher = self.launcher
-                pids = self._targets(worker_pids(launcher)) if launcher else []
-                if pids:
+                targets = self._targets(worker_pids(launcher)) if launcher else {}
+                if targets:
                     waited += time.monotonic() - before
-            pid = self._rng.choice(sorted(pids))
+            due = [pid for pid, number in targets.items() if self._due({pid: number})]
+            pid = self._rng.choice(sorted(due or targets))
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 continue
-            self.kills.append({"pid": pid, "at_s": round(time.monotonic() - self._started, 1)})
+            while self._pending and targets[pid] is not None and targets[pid] >= self._pending[0]:
+                self._pending.pop(0)
+            self.kills.append({"pid": pid, "trial": targets[pid], "at_s": round(time.monotonic() - self._started, 1)})
             print(f"[chaos] SIGKILL worker pid {pid} at {self.kills[-1]['at_s']} s", flush=True)
 
-    def _targets(self, pids: list[int]) -> list[int]:
+    def _due(self, targets: dict[int, int | None]) -> bool:
+        return bool(self._pending) and any(n is not None and n >= self._pending[0] for n in targets.values())
+
+    def _targets(self, pids: list[int]) -> dict[int, int | None]:
+        """The workers to choose from, each with the number of the trial it runs (None: not known)."""
         if not pids or self.journal is None:
-            return pids
+            return dict.fromkeys(pids)
         if not self.journal.exists():
-            return []
+            return {}
         import optuna
 
         from tuner.study.records import WORKER_PID
@@ -145,24 +155,29 @@ class Killer:
             running = optuna.load_study(study_name=EXPERIMENT, storage=storage).get_trials(
                 deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
         except KeyError:  # the study is not created yet
-            return []
-        return [p for p in pids if p in {t.user_attrs.get(WORKER_PID) for t in running}]
+            return {}
+        owners = {t.user_attrs.get(WORKER_PID): t.number for t in running}
+        return {p: owners[p] for p in pids if p in owners}
 
 
 def soak(folder: Path, n_trials: int, every: tuple[float, float] = (20.0, 40.0), seed: int = 0,
-         limit_s: float = 3600.0, extra: tuple[str, ...] = (), mid_trial: bool = False) -> dict[str, Any]:
+         limit_s: float = 3600.0, extra: tuple[str, ...] = (), mid_trial: bool = False,
+         at_trials: tuple[int, ...] = ()) -> dict[str, Any]:
     """Run the study under the killer, rerunning the command until it exits 0 (or ``limit_s`` or
     MAX_INVOCATIONS run out); then ``check`` it. Returns the figures, with ``violations`` (empty when all held).
 
     ``mid_trial``: kill only workers in the middle of a trial (not one still starting), so that a short soak
-    on a loaded machine, where a worker takes longer to start than the interval, kills trials all the same.
+    on a loaded machine, where a worker takes longer to start than the interval, kills trials all the same;
+    ``at_trials`` (with ``mid_trial``): kill the worker of trial n or later at once too, for each n, so that a short
+    soak kills trials even when they all finish within the first interval.
     """
     tmp = folder / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TMPDIR": str(tmp), "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": os.pathsep.join(
         p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p)}
     argv = command(folder, n_trials, *extra)
-    killer = Killer(every, seed, journal=folder / "experiments" / EXPERIMENT / "study.journal" if mid_trial else None)
+    killer = Killer(every, seed, journal=folder / "experiments" / EXPERIMENT / "study.journal" if mid_trial else None,
+                    at_trials=at_trials)
     codes: list[int] = []
     start = time.monotonic()
     log = (folder / "soak.log").open("w")

@@ -20,10 +20,11 @@ LIMIT_S = 720.0  # a soak that cannot finish fails on its own, before pytest's t
 
 
 def test_workers_killed_mid_trial_lose_nothing_and_leave_nothing(tmp_path: Path) -> None:
-    figures = soak(tmp_path, 6, every=(8.0, 15.0), seed=3, limit_s=LIMIT_S, mid_trial=True,
+    # at_trials: trials 1 and 3 (or the next ones running) are killed even when all 6 finish within 8 s (idle)
+    figures = soak(tmp_path, 6, every=(8.0, 15.0), seed=3, limit_s=LIMIT_S, mid_trial=True, at_trials=(1, 3),
                    extra=("tracking.log_models=false",))  # shorter trials: more of them finish between kills
     assert figures["violations"] == [], (figures, (tmp_path / "soak.log").read_text()[-4000:])
-    assert figures["kills"] >= 1 and figures["killed_trials"] >= 1  # the soak did kill trials
+    assert figures["kills"] >= 2 and figures["killed_trials"] >= 2  # the soak did kill trials
     assert figures["finished"] == 6 and figures["states"].get("RUNNING", 0) == 0
     assert figures["mlflow_child_runs"] >= figures["trials"] - figures["states"].get("FAIL", 0)
     assert figures["exit_codes"][-1] == 0
