@@ -95,8 +95,9 @@ def _script_summary() -> str | None:
     return doc.strip().splitlines()[0] if doc and doc.strip() else None
 
 
-def save_results(name: str, figures: dict[str, Any]) -> Path:
-    """Write one run's ``figures`` with its date, commit, machine and command line; return the file.
+def save_results(name: str, figures: dict[str, Any], notes: str | None = None) -> Path:
+    """Write one run's ``figures`` (and ``notes``, a sentence or two on how to read them) with its date, commit,
+    machine and command line; return the file.
 
     ``name`` is the benchmark's (its script's) name. The file is ``bench/results/<name>-<date>-<time>.json``
     (or under ``$TUNER_BENCH_RESULTS``), described by the first line of the script's docstring. Commit it,
@@ -119,6 +120,8 @@ def save_results(name: str, figures: dict[str, Any]) -> Path:
     if description:
         record["description"] = description
     record["figures"] = figures
+    if notes:
+        record["notes"] = notes  # rendered under the figures' table
     path = folder / f"{name}-{now:%Y-%m-%d-%H%M%S}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"results written to {path}")

@@ -18,7 +18,7 @@ import mlflow
 import pytest
 
 from tuner.app import export, join_study, run_study
-from tuner.tracking.tracker import DEFAULT_UI
+from tuner.tracking.links import DEFAULT_UI
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -75,6 +75,32 @@ def test_dead_workers_trials_are_failed_and_their_runs_killed(make_cfg, workdir)
     assert reap(study, tracker) == []  # nothing left to reap
 
 
+@pytest.mark.slow
+def test_a_dead_workers_trial_keeps_one_run_and_it_is_killed(make_cfg, workdir):
+    # what the chaos soak (bench/chaos.py) met: a worker killed after it closed its run but before Optuna heard
+    # the outcome; one killed before it opened its run; one killed after it opened it but before it recorded it
+    cfg = make_cfg("+experiment=digits_mlp")
+    study = join_study(cfg)
+    tracker = Tracker(cfg.tracking.uri, cfg.name)
+    parent = tracker.open_parent(None, "study")
+    study.set_user_attr("mlflow_parent_run_id", parent)
+    closed, no_run, unrecorded = (running_trial(study, dead_pid()) for _ in range(3))
+    run = tracker.start_trial(parent, closed.number, {}, {})
+    closed.set_user_attr("mlflow_run_id", run)
+    tracker.end_trial(run, "COMPLETE", {"final_val_accuracy": 0.5})
+    created = tracker.start_trial(parent, unrecorded.number, {}, {})
+
+    assert reap(study, tracker) == [closed.number, no_run.number, unrecorded.number]
+    runs = tracker.client.search_runs([tracker.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'")
+    by_number = {}
+    for r in runs:
+        by_number.setdefault(int(r.data.tags["optuna.trial_number"]), []).append(r)
+    assert sorted(by_number) == [closed.number, no_run.number, unrecorded.number]
+    assert all(len(found) == 1 and found[0].info.status == "KILLED" for found in by_number.values())
+    assert by_number[closed.number][0].info.run_id == run and by_number[unrecorded.number][0].info.run_id == created
+    assert "died" in by_number[no_run.number][0].data.tags["optuna.fail_reason"]
+
+
 def test_a_reused_pid_is_not_mistaken_for_the_owner(make_cfg):
     study = join_study(make_cfg("+experiment=digits_mlp"))
     trial = running_trial(study, os.getpid())
@@ -197,3 +223,18 @@ def test_runs_left_running_without_a_running_trial_are_swept(make_cfg):
     sweep_runs(study, tracker, parent)
     assert tracker.client.get_run(orphan).info.status == "KILLED"
     assert tracker.client.get_run(kept).info.status == "RUNNING"
+
+
+def test_workers_killed_in_a_row_with_no_trial_finishing_stop_the_run_at_max_failures():
+    from tuner.runner.workers import _Deaths
+
+    study = optuna.create_study()
+    deaths = _Deaths(study, limit=3)
+    assert deaths.died(0, dead_pid(), 9, None) is None  # replaced
+    assert deaths.died(1, dead_pid(), 9, None) is None
+    study.tell(study.ask(), 0.5)  # a trial finished since: the count starts again
+    assert deaths.died(0, dead_pid(), 9, None) is None
+    assert deaths.died(0, dead_pid(), 9, None) is None
+    verdict = deaths.died(1, 4321, 9, None)
+    assert verdict is not None and "pid 4321" in verdict and "SIGKILL" in verdict
+    assert "search.max_failures=3" in verdict

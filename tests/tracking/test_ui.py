@@ -14,8 +14,8 @@ from tuner.data import Dataset, digest
 from tuner.study.records import EXPERIMENT_KIND, TAG_EXPERIMENT_KIND
 from tuner.tracking import Tracker
 from tuner.tracking.datasets import dataset_input
+from tuner.tracking.links import ui_hint, ui_link
 from tuner.tracking.report import study_note
-from tuner.tracking.tracker import ui_hint, ui_link
 
 PAGE = "/#/experiments/7/runs?workflowType=machine_learning"
 

@@ -124,9 +124,23 @@ def reap(study: optuna.Study, tracker: Tracker | None) -> list[int]:
         if not fail_trial(study, trial, reason, FAIL_REASON):
             continue  # another worker reaped it first
         log.warning("trial %d marked FAIL (%s)", trial.number, reason)
-        kill_run(tracker, trial, reason)
+        _kill_or_record_run(study, tracker, trial, reason)
         reaped.append(trial.number)
     return reaped
+
+
+def _kill_or_record_run(study: optuna.Study, tracker: Tracker | None, trial: FrozenTrial, reason: str) -> None:
+    """Close KILLED the run of a trial whose worker died: the one it recorded (even if its worker had closed it
+    already, dying before Optuna heard of the outcome), else the one it created but did not record yet, else
+    (it died before it created one) a new one, so that every trial keeps its one run."""
+    if tracker is None or trial.user_attrs.get(SURPLUS):  # a surplus trial opens no run
+        return
+    if trial.user_attrs.get(MLFLOW_RUN_ID):
+        kill_run(tracker, trial, reason, closed_too=True)
+        return
+    parent_id = study.user_attrs.get(PARENT_RUN_ID)
+    if parent_id is not None:
+        tracker.record_killed(parent_id, trial.number, trial.params, reason)
 
 
 def sweep_runs(study: optuna.Study, tracker: Tracker, parent_id: str) -> None:

@@ -61,7 +61,7 @@ def run_study(plan: Plan) -> float | None:
             elif in_workers(study, plan):
                 from tuner.runner.workers import run_workers
 
-                run_workers(plan, parent_id)
+                run_workers(plan, parent_id, study, tracker)
             else:
                 ctx = Context(plan, prepared.space, data, tracker, parent_id, builder=prepared.builder)
                 gc.freeze()  # what is loaded now lives all run: keep it out of the per-trial collections

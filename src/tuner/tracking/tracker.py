@@ -27,7 +27,6 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import urlsplit
 
 from mlflow.entities import DatasetInput, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
@@ -45,6 +44,7 @@ from tuner.study.records import (
     TAG_STATE,
     TAG_TRIAL_NUMBER,
 )
+from tuner.tracking.links import ui_hint, ui_link
 from tuner.tracking.logged_model import ModelCard, load_keras, log_keras, log_saved_keras, save_keras
 from tuner.tracking.sender import BOUNDED_ENV, OPENING_ENV, PENDING, Sender, not_mlflow, set_env, unavailable, why
 
@@ -58,37 +58,6 @@ PARAM_MAX = 6000
 TAG_RUN_KEY, TAG_MODEL_KEY = "tuner.run_key", "tuner.model_key"  # find a run/model again whose reply was lost
 
 
-# where a bare `mlflow ui` listens: the UI of a store that is not an MLflow server
-DEFAULT_UI = "http://127.0.0.1:5000"
-ML_VIEW = "workflowType=machine_learning"  # without it the UI opens on its GenAI pages
-
-
-def ui_link(uri: str, experiment_id: str) -> str:
-    """The MLflow UI's page of the experiment's runs, in the model-training view: on the server of an
-    ``http(s)://`` ``uri`` (its credentials left out), else on a bare ``mlflow ui``'s default address.
-
-    Example::
-
-        ui_link("sqlite:///mlflow.db", "1")  # 'http://127.0.0.1:5000/#/experiments/1/runs?workflowType=...'
-    """
-    page = f"/#/experiments/{experiment_id}/runs?{ML_VIEW}"
-    parts = urlsplit(uri)
-    if parts.scheme in ("http", "https") and parts.hostname:
-        port = f":{parts.port}" if parts.port else ""
-        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        return f"{parts.scheme}://{host}{port}{parts.path.rstrip('/')}{page}"
-    return DEFAULT_UI + page
-
-
-def ui_hint(uri: str) -> str:
-    """What serves ``ui_link``'s page: the server itself, or the ``mlflow ui`` command to start."""
-    if urlsplit(uri).scheme in ("http", "https"):
-        return "the tracking server"
-    if uri in ("sqlite:///mlflow.db", ""):
-        return "`mlflow ui` started in this folder"
-    return f"`mlflow ui --backend-store-uri {hide_password(uri)}`"
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -96,6 +65,14 @@ def _now_ms() -> int:
 def masked_tags(tags: Mapping[str, Any]) -> dict[str, str]:
     """Tag values as MLflow stores them, every URL's password masked."""
     return {k: hide_password(str(v)) for k, v in tags.items()}
+
+
+def _params(params: Mapping[str, Any]) -> dict[str, str]:
+    return {k: hide_password(str(v))[:PARAM_MAX] for k, v in params.items()}
+
+
+def _trial_tags(parent_id: str, number: int, tags: Mapping[str, Any]) -> dict[str, str]:
+    return masked_tags({**SOURCE_TAGS, TAG_PARENT: parent_id, TAG_TRIAL_NUMBER: str(number), **tags})
 
 
 class Tracker:
@@ -229,13 +206,23 @@ class Tracker:
         self.client.set_terminated(run_id, status="KILLED")
         log.warning("MLflow run %s marked KILLED (%s)", run_id, reason)
 
+    def record_killed(self, parent_id: str, number: int, params: Mapping[str, Any], reason: str) -> None:
+        """Close KILLED (``reason``) the run of trial ``number`` that its dead worker created but did not record on the
+        trial, or, if it died before it created one, a new run with ``params``: every trial keeps its one run."""
+        self._send("record_killed", parent_id=parent_id, number=number, reason=reason,
+                   params=_params(params), key=uuid.uuid4().hex)
+
+    def _record_killed(self, parent_id: str, number: int, reason: str, params: dict[str, str], key: str) -> None:
+        created = [run_id for run_id, n in self.running_children(parent_id).items() if n == str(number)]
+        run_id = created[0] if created else self._start_trial(parent_id, number, key, params,
+                                                              _trial_tags(parent_id, number, {}), look=True)
+        self._kill_trial(run_id, reason, False)
+
     def start_trial(self, parent_id: str, number: int, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
         """Create the nested child run of trial ``number`` and log its hyperparameters; returns its id (a pending
         id while the tracking store does not answer: ``resolve`` it)."""
         return self._send("start_trial", parent_id=parent_id, number=number, key=uuid.uuid4().hex,
-                          params={k: hide_password(str(v))[:PARAM_MAX] for k, v in params.items()},
-                          tags=masked_tags({**SOURCE_TAGS, TAG_PARENT: parent_id, TAG_TRIAL_NUMBER: str(number), **tags}),
-                          look=False)
+                          params=_params(params), tags=_trial_tags(parent_id, number, tags), look=False)
 
     def _start_trial(self, parent_id: str, number: int, key: str, params: dict[str, str], tags: dict[str, str],
                      look: bool) -> str:
