@@ -1,20 +1,27 @@
 """tuner against KerasTuner, side by side: the same space, data split and wall-clock budget per task.
 
     .venv/bin/python -m bench.vs_kerastuner --minutes 3 --tasks digits,fashion [override ...]
+    .venv/bin/python -m bench.vs_kerastuner --tasks fashion --seeds 0 --json race.json fashion:sampler=random
 
 A task is ``digits``/``fashion``/``cifar10`` (its ``<task>_cnn`` experiment) or an experiment
 name. Overrides are tuner config overrides for every task (``search.space.epochs=5``) or, prefixed
-``<task>:``, for one (``fashion:data.max_samples=10000``); they shape the data and the space both
-tools see. Prints, per tool: trials (complete/pruned) and epochs that completed within the
+``<task>:``, for one (``fashion:data.max_samples=10000``); the data and the space shape what both
+tools see, the rest (``sampler=...``, ``pruner=...``, ``search.enqueue=[]``) only tuner's search.
+Prints, per tool: trials (complete/pruned) and epochs that completed within the
 budget, best validation accuracy (each trial scored by its best epoch, for both tools), the test
 accuracy of its best model, and the seconds each took to first reach each other tool's final best.
-The figures also go to bench/results/vs_kerastuner-<date>-<time>.json.
+The figures also go to bench/results/vs_kerastuner-<date>-<time>.json; ``--json FILE`` writes the
+same per tool as a plain JSON list for scripts (``bench/vs_kerastuner/summary.py``), one object per
+task, seed and tool: ``task, seed, tool`` (``tuner``, ``random``, ``hyperband``), ``complete, pruned,
+epochs, best_val, test`` and ``seconds_to`` (seconds to reach each other tool's final best val, by
+tool name; null: never, or that tool completed no trial).
 Needs ``pip install -e '.[bench]'`` (keras-tuner).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -123,10 +130,8 @@ def _led(runs: list[list[Result]], i: int, key: str) -> int:
 
 def figures(runs: dict[str, list[list[Result]]], seeds: list[int | None], minutes: float) -> dict:
     """What a race writes to bench/results: one row per task, seed and tool, then each tool's means."""
-    rows = [{"task": experiment(task), "seed": seed, "tool": r.tool, "complete": r.complete, "pruned": r.pruned,
-             "epochs": r.epochs, "best_val": _rounded(r.best_val), "test": _rounded(r.test_accuracy),
-             "wall_s": round(r.wall)} for task, per_seed in runs.items() for seed, results in zip(seeds, per_seed)
-            for r in results]
+    rows = [{**_row(task, seed, r, r.tool), "wall_s": round(r.wall)}
+            for task, per_seed in runs.items() for seed, results in zip(seeds, per_seed) for r in results]
     means = [{"task": experiment(task), "seeds": seeds, "tool": r.tool,
               "val": _rounded(_mean([run[i].best_val for run in per_seed])),
               "test": _rounded(_mean([run[i].test_accuracy for run in per_seed]))}
@@ -134,8 +139,27 @@ def figures(runs: dict[str, list[list[Result]]], seeds: list[int | None], minute
     return {"minutes": minutes, "races": rows, **({"means": means} if means else {})}
 
 
-def _rounded(x: float | None) -> float | None:
-    return None if x is None else round(x, 4)
+def _rounded(x: float | None, digits: int = 4) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def tool_key(result: Result) -> str:
+    """The name ``--json`` gives a tool: ``tuner``, ``random``, ``hyperband``."""
+    return result.tool.removeprefix("kt-")
+
+
+def json_rows(runs: dict[str, list[list[Result]]], seeds: list[int]) -> list[dict]:
+    """What ``--json`` writes: one object per task, seed and tool, with the seconds it took to reach each
+    other tool's final best val (None: never, or the other tool completed no trial)."""
+    return [{**_row(task, seed, r, tool_key(r)),
+             "seconds_to": {tool_key(o): None if o.best_val is None else _rounded(r.seconds_to(o.best_val), 1)
+                            for o in results if o is not r}}
+            for task, per_seed in runs.items() for seed, results in zip(seeds, per_seed) for r in results]
+
+
+def _row(task: str, seed: int | None, r: Result, tool: str) -> dict:
+    return {"task": experiment(task), "seed": seed, "tool": tool, "complete": r.complete, "pruned": r.pruned,
+            "epochs": r.epochs, "best_val": _rounded(r.best_val), "test": _rounded(r.test_accuracy)}
 
 
 def main(argv: list[str]) -> int:
@@ -145,6 +169,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated, from: {', '.join(TOOLS)}")
     parser.add_argument("--seeds", help="comma-separated seeds: one race per seed, then each tool's mean")
     parser.add_argument("--workdir", type=Path, help="keep studies, MLflow runs and KerasTuner folders here")
+    parser.add_argument("--json", type=Path, metavar="FILE",
+                        help="also write one JSON object per task, seed and tool to FILE (a new file; needs --seeds)")
     parser.add_argument("overrides", nargs="*", help="tuner config overrides; '<task>:key=value' for one task")
     args = parser.parse_args(argv)
     tasks, tools = args.tasks.split(","), args.tools.split(",")
@@ -159,6 +185,12 @@ def main(argv: list[str]) -> int:
         parser.error("--seeds sets seed= for each race: drop the seed= override, or --seeds")
     if args.workdir and args.workdir.exists() and any(args.workdir.iterdir()):
         parser.error(f"--workdir {args.workdir} is not empty: a study there would resume; name a new folder")
+    if args.json and not args.seeds:
+        parser.error("--json names each row's seed: give the seeds too, e.g. --seeds 0")
+    if args.json and args.json.exists():
+        parser.error(f"--json {args.json} exists: a race's results are never overwritten; name a new file")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)  # before the race, not after its hours
     logging.basicConfig(level=logging.WARNING)
     # KerasTuner reloads a trial's weights without its optimizer's state, and says so each time
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
@@ -178,6 +210,9 @@ def main(argv: list[str]) -> int:
         for task in tasks:
             print(f"\n== {experiment(task)}: over seeds {args.seeds}\n{summary(runs[task])}")
     save_results("vs_kerastuner", figures(runs, seeds, args.minutes))
+    if args.json:
+        args.json.write_text(json.dumps(json_rows(runs, seeds), indent=2) + "\n")
+        print(f"rows written to {args.json}")
     print(f"\ntotal {time.monotonic() - start:.0f} s; outputs in {folder}")
     return 0
 

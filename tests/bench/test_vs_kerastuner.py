@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import keras_tuner
 import numpy as np
 import pytest
-from bench.vs_kerastuner.__main__ import main, report, summary, task_overrides
+from bench.vs_kerastuner.__main__ import json_rows, main, report, summary, task_overrides
 from bench.vs_kerastuner.race import Result, max_epochs
 from bench.vs_kerastuner.timed import Clock, run_until_deadline, timed
 from bench.vs_kerastuner.translate import TunerHyperModel, declare
@@ -180,11 +181,32 @@ def test_the_summary_over_seeds_averages_each_tool_and_counts_its_wins() -> None
                                                                "1", "of", "2", "1", "of", "2"]
 
 
+def test_the_json_rows_name_task_seed_and_tool_and_the_seconds_to_each_other_tools_best() -> None:
+    tuner = Result("tuner", 3, 2, 30, 0.98, 0.97, 181.0, [(50.0, 0.95), (120.04, 0.98), (90.0, 0.97)])
+    random = Result("kt-random", 2, 0, 20, 0.97, 0.96, 180.0, [(60.0, 0.97), (170.0, 0.96)])
+    hyperband = Result("kt-hyperband", 0, 0, 4, None, None, 180.0)  # no trial completed in the budget
+    rows = json_rows({"fashion": [[tuner, random, hyperband]], "digits_mlp": [[tuner, random, hyperband]]}, [7])
+    keys = ["task", "seed", "tool", "complete", "pruned", "epochs", "best_val", "test", "seconds_to"]
+    assert all(list(row) == keys for row in rows) and len(rows) == 6
+    assert [(r["task"], r["seed"], r["tool"]) for r in rows[:3]] == [("fashion_cnn", 7, t) for t in
+                                                                      ("tuner", "random", "hyperband")]
+    assert rows[3]["task"] == "digits_mlp"
+    assert rows[0] == {"task": "fashion_cnn", "seed": 7, "tool": "tuner", "complete": 3, "pruned": 2, "epochs": 30,
+                       "best_val": 0.98, "test": 0.97, "seconds_to": {"random": 90.0, "hyperband": None}}
+    assert rows[1]["seconds_to"] == {"tuner": None, "hyperband": None}  # never reached 0.98; hyperband has no best
+    assert rows[2]["seconds_to"] == {"tuner": None, "random": None} and rows[2]["best_val"] is None
+    assert json.loads(json.dumps(rows)) == rows
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--seeds", "0,x"], "error: --seeds '0,x': give whole numbers separated by commas"),
     (["--seeds", "0,1", "fashion:seed=2"], "error: --seeds sets seed= for each race: drop the seed= override"),
+    (["--json", "rows.json"], "error: --json names each row's seed: give the seeds too, e.g. --seeds 0"),
+    (["--seeds", "0", "--json", "{existing}"], "exists: a race's results are never overwritten; name a new file"),
 ])
-def test_bad_seeds_are_refused_before_anything_runs(argv, message, capsys) -> None:
+def test_bad_seeds_and_json_files_are_refused_before_anything_runs(argv, message, capsys, tmp_path) -> None:
+    existing = tmp_path / "done.json"
+    existing.write_text("[]")
     with pytest.raises(SystemExit) as stop:
-        main(argv)
+        main([a.format(existing=existing) for a in argv])
     assert stop.value.code == 2 and message in capsys.readouterr().err
