@@ -13,7 +13,7 @@ accuracy of its best model, and the seconds each took to first reach each other 
 The figures also go to bench/results/vs_kerastuner-<date>-<time>.json; ``--json FILE`` writes the
 same per tool as a plain JSON list for scripts (``bench/vs_kerastuner/summary.py``), one object per
 task, seed and tool: ``task, seed, tool`` (``tuner``, ``random``, ``hyperband``), ``complete, pruned,
-epochs, best_val, test`` and ``seconds_to`` (seconds to reach each other tool's final best val, by
+epochs, best_val, test`` and ``seconds_to`` (seconds to reach each tool's final best val, its own included, by
 tool name; null: never, or that tool completed no trial).
 Needs ``pip install -e '.[bench]'`` (keras-tuner).
 """
@@ -150,10 +150,10 @@ def tool_key(result: Result) -> str:
 
 def json_rows(runs: dict[str, list[list[Result]]], seeds: list[int]) -> list[dict]:
     """What ``--json`` writes: one object per task, seed and tool, with the seconds it took to reach each
-    other tool's final best val (None: never, or the other tool completed no trial)."""
+    tool's final best val, its own included (None: never, or that tool completed no trial)."""
     return [{**_row(task, seed, r, tool_key(r)),
              "seconds_to": {tool_key(o): None if o.best_val is None else _rounded(r.seconds_to(o.best_val), 1)
-                            for o in results if o is not r}}
+                            for o in results}}
             for task, per_seed in runs.items() for seed, results in zip(seeds, per_seed) for r in results]
 
 

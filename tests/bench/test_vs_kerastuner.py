@@ -192,9 +192,10 @@ def test_the_json_rows_name_task_seed_and_tool_and_the_seconds_to_each_other_too
                                                                       ("tuner", "random", "hyperband")]
     assert rows[3]["task"] == "digits_mlp"
     assert rows[0] == {"task": "fashion_cnn", "seed": 7, "tool": "tuner", "complete": 3, "pruned": 2, "epochs": 30,
-                       "best_val": 0.98, "test": 0.97, "seconds_to": {"random": 90.0, "hyperband": None}}
-    assert rows[1]["seconds_to"] == {"tuner": None, "hyperband": None}  # never reached 0.98; hyperband has no best
-    assert rows[2]["seconds_to"] == {"tuner": None, "random": None} and rows[2]["best_val"] is None
+                       "best_val": 0.98, "test": 0.97,
+                       "seconds_to": {"tuner": 120.0, "random": 90.0, "hyperband": None}}  # its own best too
+    assert rows[1]["seconds_to"] == {"tuner": None, "random": 60.0, "hyperband": None}  # hyperband has no best
+    assert rows[2]["seconds_to"] == {"tuner": None, "random": None, "hyperband": None} and rows[2]["best_val"] is None
     assert json.loads(json.dumps(rows)) == rows
 
 

@@ -18,9 +18,9 @@ def row(seed: int, tool: str, val: float | None, test: float | None, **seconds_t
 
 # tuner ahead of random by 2.0 and 2.5 points on seeds 1 and 2, behind by 1.5 on seed 3 (ranks 2, 3 and 1);
 # hyperband ran seeds 1 and 2 only
-SEED_1 = [row(1, "tuner", 0.90, 0.88, random=100.0, hyperband=50.0), row(1, "random", 0.88, 0.87, tuner=None),
-          row(1, "hyperband", 0.89, 0.86)]
-SEED_2 = [row(2, "tuner", 0.915, 0.89, random=200.0, hyperband=None), row(2, "random", 0.89, 0.88),
+SEED_1 = [row(1, "tuner", 0.90, 0.88, random=100.0, hyperband=50.0),
+          row(1, "random", 0.88, 0.87, tuner=None, random=400.0), row(1, "hyperband", 0.89, 0.86)]
+SEED_2 = [row(2, "tuner", 0.915, 0.89, random=200.0, hyperband=None), row(2, "random", 0.89, 0.88, random=500.0),
           row(2, "hyperband", 0.92, 0.90)]
 SEED_3 = [row(3, "tuner", 0.92, 0.90, random=None), row(3, "random", 0.935, 0.91)]
 
@@ -38,9 +38,10 @@ def test_means_leads_wilcoxon_and_targets_over_seeds() -> None:
     # exact: W- = 1 of the 8 equally likely sign patterns of ranks 1-3, two-sided: 2 x 2/8
     assert random["wilcoxon_p_val"] == 0.5 and random["tuner_median_s_to_final_best"] == 200.0  # of 100, 200, never
     assert (hyperband["seeds"], hyperband["tuner_ahead"], hyperband["wilcoxon_p_val"]) == (2, 1, 1.0)
+    assert random["tuner_median_time_share"] == 0.4  # of 100/400, 200/500, never
     assert hyperband["tuner_median_s_to_final_best"] is None  # of 50 s and never
     assert [(t["value"], t["needed"], t["met"]) for t in figures["targets"]] == [
-        (1.0, ">= 1.0", True), ("2 of 3", ">= 3 of 3", False), (200.0, "<= 300", True)]
+        (1.0, ">= 1.0", True), ("2 of 3", ">= 3 of 3", False), (0.4, "<= 0.5", True)]
     assert figures["per_seed"][2] == {"task": "fashion_cnn", "seed": 3, "tuner_val": 0.92, "random_val": 0.935,
                                       "hyperband_val": None, "tuner_test": 0.90, "random_test": 0.91,
                                       "hyperband_test": None, "tuner_s_to_random": None, "tuner_s_to_hyperband": None}
