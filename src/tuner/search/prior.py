@@ -13,16 +13,16 @@ Example::
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any
 
 import numpy as np
 from scipy.stats import truncnorm
 
 from tuner.errors import ConfigError
 
-if TYPE_CHECKING:
-    from tuner.search.space import Param
+Param = Any  # a tuner.search.space.Param (space.py imports this module: no import back)
 
 CONFIDENCE_SD = {"high": 0.05, "medium": 0.15, "low": 0.35}  # sd as a fraction of the (log-)range
 
