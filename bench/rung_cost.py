@@ -21,8 +21,8 @@ import time
 
 from _common import MID_CNN, save_results, study_cfg
 
-from tuner.data import load_dataset, train_share  # noqa: E402
-from tuner.search.priorband import Rung  # noqa: E402
+from tuner.data import load_dataset, train_share
+from tuner.search.priorband import Rung
 
 
 def main(max_samples: int, epochs: int) -> None:

@@ -39,8 +39,11 @@ SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0, "prior": {"value": 0.8,
          "epochs": 9, "batch_size": 32}
 
 
+OWN = "my_model.build"  # SPACE's x is a key of a builder of the user's own
+
+
 def _sampler(**kw) -> PriorBandSampler:
-    return PriorBandSampler(SPACE, seed=0, **kw)
+    return PriorBandSampler(SPACE, seed=0, builder=OWN, **kw)
 
 
 def _objective(trial: optuna.trial.Trial, pause: float = 0.0) -> float:
@@ -148,7 +151,7 @@ def test_the_incumbents_neighbourhood_stays_near_it():
 def _worker(path: Path, seed: int, n_trials: int, errors: list) -> None:
     try:
         study = optuna.load_study(study_name="bands", storage=JournalStorage(JournalFileBackend(str(path))),
-                                  sampler=PriorBandSampler(SPACE, seed=seed), pruner=RungPruner())
+                                  sampler=PriorBandSampler(SPACE, seed=seed, builder=OWN), pruner=RungPruner())
         study.optimize(lambda t: _objective(t, pause=0.01 * (seed + 1)), n_trials=n_trials)
     except Exception as err:  # noqa: BLE001 - handed to the test
         errors.append(err)
@@ -253,3 +256,15 @@ def test_a_tiny_study_prunes_lower_rungs_and_ranks_only_full_trials(make_cfg):
     for t in pruned:
         assert runs.loc[t.number, "tags.optuna.state"] == "PRUNED"
         assert runs.loc[t.number, "tags.optuna.prune_reason"].startswith("rung 1 of 2 (1/3 budget): val_accuracy=")
+
+
+def test_the_sampler_reads_the_space_as_the_builder_does():
+    space = compose(["search/space=mlp_vs_cnn"]).search.space
+    own = PriorBandSampler(space, seed=0).space
+    assert own["filters"].when == {"arch": ("cnn",)}  # tuner's builder: CNN-only entries only when arch=cnn
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        drawn = PriorBandSampler(space, seed=0).draw("uniform", None, rng)
+        assert ("filters" in drawn) == (drawn.get("arch", "cnn") == "cnn")
+    with pytest.raises(ConfigError, match="unknown hyperparameter 'x'"):
+        PriorBandSampler(SPACE, seed=0)  # x is no key of tuner's builder

@@ -114,7 +114,8 @@ class PriorBandSampler(optuna.samplers.BaseSampler):
     """Prior-guided asynchronous successive halving (module docstring). ``space``: the raw ``search.space``."""
 
     def __init__(self, space: Mapping[str, Any], seed: int | None = None, eta: int = 3, rungs: int = 3,
-                 uniform_share: float = 0.25, neighbourhood: str = "high", incumbent_weight: float = 4.0) -> None:
+                 uniform_share: float = 0.25, neighbourhood: str = "high", incumbent_weight: float = 4.0,
+                 builder: str | None = None) -> None:
         if not isinstance(eta, int) or eta < 2:
             raise ConfigError(f"sampler.eta={eta!r} must be a whole number >= 2 (3: each rung keeps the top third)")
         if not isinstance(rungs, int) or rungs < 2:
@@ -123,7 +124,8 @@ class PriorBandSampler(optuna.samplers.BaseSampler):
             raise ConfigError(f"sampler.uniform_share={uniform_share!r} must be in [0, 1)")
         if neighbourhood not in CONFIDENCE_SD:
             raise ConfigError(f"unknown sampler.neighbourhood {neighbourhood!r}; choose one of: low, medium, high")
-        self.space: dict[str, Param] = parse_space(space, user_builder=True)
+        # ``builder``: model.builder; None is tuner's own (its keys checked, CNN-only entries only when arch=cnn)
+        self.space: dict[str, Param] = parse_space(space, user_builder=builder not in (None, "tuner.models.build_model"))
         self.seed = 0 if seed is None else int(seed)
         self.eta, self.rungs, self.uniform_share = eta, rungs, uniform_share
         self.neighbourhood, self.incumbent_weight = neighbourhood, incumbent_weight
