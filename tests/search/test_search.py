@@ -27,10 +27,11 @@ PRUNERS = sorted(p.stem for p in (ROOT / "conf" / "pruner").glob("*.yaml"))
 
 
 def test_the_contract_samplers_and_pruners_exist():
-    assert SAMPLERS == ["cmaes", "grid", "qmc", "random", "tpe", "tpe_cost"]  # tpe_cost: EI per predicted second
+    # tpe_cost: EI per predicted second; priorband (with pruner=priorband): tests/search/test_priorband.py
+    assert SAMPLERS == ["cmaes", "grid", "priorband", "qmc", "random", "tpe", "tpe_cost"]
     # the contract's five; median_eager (the median rule from the first finished trial) and median_warm
     # (fashion_cnn's: once its 4 enqueued trials have finished)
-    assert PRUNERS == ["hyperband", "median", "median_eager", "median_warm", "none", "percentile",
+    assert PRUNERS == ["hyperband", "median", "median_eager", "median_warm", "none", "percentile", "priorband",
                        "successive_halving"]
 
 
@@ -85,7 +86,7 @@ def test_tpe_options_are_config_keys():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sampler", SAMPLERS)
+@pytest.mark.parametrize("sampler", [s for s in SAMPLERS if s != "priorband"])  # its rungs: test_priorband.py
 def test_every_sampler_drives_a_tiny_study(sampler, make_cfg):
     cfg = make_cfg("+experiment=digits_mlp", f"sampler={sampler}", "search.n_trials=2", *DISCRETE)
     run_study(cfg)
@@ -119,7 +120,7 @@ def _curve_study(pruner: optuna.pruners.BasePruner, epochs: int = 9) -> list[str
     return [t.state.name for t in study.trials]
 
 
-@pytest.mark.parametrize("name", PRUNERS)
+@pytest.mark.parametrize("name", [p for p in PRUNERS if p != "priorband"])  # its rungs prune: test_priorband.py
 def test_every_pruner_group_prunes_stuck_trials_only(name):
     pruner = prepare(compose([f"pruner={name}"])).pruner
     states = _curve_study(pruner)

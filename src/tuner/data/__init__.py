@@ -15,9 +15,10 @@ from tuner.data.dataset import (
     load_dataset,
     load_images,
     source_of,
+    train_share,
 )
 from tuner.data.digest import digest
 from tuner.data.images import Images
 from tuner.data.sources import Source
 
-__all__ = ["Dataset", "Images", "Source", "check_source", "digest", "load_dataset", "load_images", "source_of"]
+__all__ = ["Dataset", "Images", "Source", "check_source", "digest", "load_dataset", "load_images", "source_of", "train_share"]

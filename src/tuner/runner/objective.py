@@ -32,13 +32,14 @@ from urllib.parse import urlsplit
 
 import optuna
 
-from tuner.data import Dataset, digest
+from tuner.data import Dataset, digest, train_share
 from tuner.errors import DiskFull, TrialFailed, TunerError, disk_full
 from tuner.models.custom import model_builder, shipped
 from tuner.models.hyperparameters import value
 from tuner.runner.disk import SQLITE_FULL, full_folder, own_temp_folder, sqlite_file
 from tuner.runner.plan import Plan
 from tuner.search import Param, sample, trial_seed
+from tuner.search.priorband import RUNG_VALUE, Rung, rung_of
 from tuner.study import records
 from tuner.tracking import Tracker
 from tuner.tracking.logged_model import card_for
@@ -121,6 +122,8 @@ class TrialRunner:
         self.model_id: str | None = None
         self.model_error = ""  # why the model could not be logged (the trial stays COMPLETE)
         self.started = time.perf_counter()
+        self.rung: Rung | None = None  # sampler=priorband: the rung this trial trains at
+        self.full_epochs = 0
 
     def run(self) -> float | list[float]:
         """The whole trial; its value (or values, one per objective)."""
@@ -162,6 +165,10 @@ class TrialRunner:
         """Draw the hyperparameters and the seed, record them, open the trial's MLflow run."""
         plan, trial = self.plan, self.trial
         self.hp = sample(trial, self.ctx.space)
+        self.rung = rung_of(trial)
+        if self.rung is not None:  # sampler=priorband: train the rung's share of the full trial
+            self.full_epochs = int(self.hp["epochs"])
+            self.hp["epochs"] = self.rung.epochs(self.full_epochs)
         fixed_seed = plan.search.trial_seed
         self.seed = int(fixed_seed) if fixed_seed is not None else trial_seed(plan.seed, trial.number)
         replay = records.replay_command(plan.study.name, trial.number, self.hp, self.seed, plan.overrides,
@@ -190,6 +197,8 @@ class TrialRunner:
         self.figures[records.N_PARAMS] = model.count_params()
         self.layer_table = describe(model)
         self.trial.set_user_attr(records.N_PARAMS, self.figures[records.N_PARAMS])
+        if self.rung is not None:
+            data = train_share(data, self.rung.data_fraction(self.full_epochs), self.plan.seed)
         result = train(model, self.hp, data, self.on_epoch, monitor=self.metric)
         self.figures.update(epochs_run=result.epochs_run, train_seconds=result.seconds, **result.finals())
         if result.best_epoch is not None:  # early stopping restored this epoch's weights: its values count
@@ -198,6 +207,9 @@ class TrialRunner:
             self.figures[records.INFERENCE_MS] = inference_ms(model, data.x_val[:INFERENCE_IMAGES])
             self.trial.set_user_attr(records.INFERENCE_MS, self.figures[records.INFERENCE_MS])
         values = [self.figures[m] if m in self.figures else result.final(m) for m, _ in self.goals]
+        if self.rung is not None and not self.rung.full:  # a lower rung counts as pruned, its value for the sampler
+            self.trial.set_user_attr(RUNG_VALUE, values[0])
+            raise optuna.TrialPruned(f"{self.rung.describe()}: {self.metric}={values[0]:.4f}")
         if self.plan.tracking.log_models:
             self.model = model
         return values

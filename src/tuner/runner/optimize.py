@@ -28,6 +28,7 @@ from tuner.runner.coordinate import guard_slot, stale_callback, wait_for_slot
 from tuner.runner.objective import Context, make_objective
 from tuner.runner.plan import Plan
 from tuner.search import Param, check_flip, first_values, misfit_of, parse_space
+from tuner.search.priorband import check_setup as check_bands
 from tuner.study import finished_count, join_study, trained_on
 from tuner.study.ranking import BestSoFar, EndedTrials, end_order
 from tuner.study.records import FAIL_REASON, SURPLUS
@@ -68,6 +69,7 @@ def prepare(plan: Plan) -> Prepared:
     sampler = instantiate(plan.sampler, "sampler")
     pruner = instantiate(plan.pruner, "pruner")
     builder = model_builder(plan.model)  # a user's own (model.builder) is imported here: a ConfigError if not
+    check_bands(sampler, pruner, len(plan.goals))
     if len(plan.goals) > 1 and not isinstance(pruner, optuna.pruners.NopPruner):
         raise ConfigError(f"a multi-objective study (search.metric={[m for m, _ in plan.goals]}) cannot be pruned: "
                           "Optuna prunes single-objective studies only; add pruner=none")

@@ -24,19 +24,20 @@ Example::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from tuner.config import plain
 from tuner.errors import ConfigError
 from tuner.models.hyperparameters import HYPERPARAMETERS, Hyperparameter
+from tuner.search.prior import Prior, parse_prior
 
 REQUIRED = ("arch", "width", "depth", "dropout", "activation", "initializer",
             "optimizer", "learning_rate", "batch_size", "epochs")
 REQUIRED_CNN = ("filters", "kernel_size", "pooling", "padding", "batch_norm")
 REQUIRED_TRAINING = ("optimizer", "learning_rate", "batch_size", "epochs")  # what tuner's training reads
 SPEC_TYPES = ("int", "float", "categorical")
-SPEC_KEYS = {"type", "low", "high", "log", "step", "choices", "when"}
+SPEC_KEYS = {"type", "low", "high", "log", "step", "choices", "when", "prior"}
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Param:
     step: float | None = None
     choices: tuple[Any, ...] = ()
     when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    prior: Prior | None = None  # where the best value is expected (search.space.<name>.prior)
 
     def active(self, values: Mapping[str, Any]) -> bool:
         """Whether this entry exists, given the values chosen so far."""
@@ -115,8 +117,12 @@ def _parse_entry(name: str, spec: Any, user_builder: bool = False) -> Param:
     if kind not in SPEC_TYPES:
         raise ConfigError(f"unknown type '{kind}' at {key}.type; choose one of: {', '.join(SPEC_TYPES)}")
     if kind == "categorical":
-        return _parse_categorical(key, name, hp, spec, when)
-    return _parse_range(key, name, hp, spec, kind, when)
+        param = _parse_categorical(key, name, hp, spec, when)
+    else:
+        param = _parse_range(key, name, hp, spec, kind, when)
+    if spec.get("prior") is None:
+        return param
+    return replace(param, prior=parse_prior(name, spec["prior"], param))
 
 
 def _parse_categorical(key: str, name: str, hp: Hyperparameter, spec: dict, when: dict) -> Param:
