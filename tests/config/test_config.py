@@ -36,7 +36,7 @@ def test_typos_fail_at_compose_time(override):
 
 
 def test_bad_sampler_argument_is_a_config_error():
-    with pytest.raises(ConfigError, match="(?s)cannot build sampler .optuna.samplers.TPESampler.: .*no_such_arg"):
+    with pytest.raises(ConfigError, match="(?s)cannot build sampler .tuner.search.samplers.PriorTPESampler.: .*no_such_arg"):
         prepare(compose(["+sampler.no_such_arg=1"]))
 
 
