@@ -21,19 +21,30 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping, Protocol
 
 import numpy as np
 from scipy.stats import truncnorm
 
 from tuner.errors import ConfigError
 
-if TYPE_CHECKING:
-    from tuner.search.space import Param
-
 CONFIDENCE_SD = {"low": 0.35, "medium": 0.15, "high": 0.05}  # the prior's sd, as a fraction of the (log-)range
 NUMERIC_KEYS = {"value", "confidence"}
 CATEGORICAL_KEYS = {"weights"}
+
+
+class Param(Protocol):
+    """What this module reads of a search-space entry (``tuner.search.space.Param``, which imports this module)."""
+
+    name: str
+    type: str
+    value: Any
+    low: float | None
+    high: float | None
+    log: bool
+    step: float | None
+    choices: tuple[Any, ...]
+    prior: Prior | None
 
 
 @dataclass(frozen=True)
