@@ -32,21 +32,24 @@ def entry(name: str, spec: dict, prior: dict | None) -> Param:
 @pytest.mark.parametrize("name, spec, prior, message", [
     ("dropout", DROP, {"value": 0.2, "confidence": "sure"},
      r"unknown confidence 'sure' at search.space.dropout.prior.confidence; choose one of: low, medium, high"),
-    ("dropout", DROP, {"value": 0.7}, r"search.space.dropout.prior.value=0.7 is outside search.space.dropout "
+    ("dropout", DROP, {"value": 0.7}, (r"search.space.dropout.prior.value=0.7 is outside search.space.dropout "
      r"\[0.0, 0.5\].*set search.space.dropout.prior.value=<a value inside it>, or drop the prior: "
-     r"'~search.space.dropout.prior'"),
+     r"'~search.space.dropout.prior'")),
     ("dropout", DROP, {"confidence": "high"}, r"search.space.dropout.prior.value must be a number"),
-    ("dropout", DROP, {"value": 0.2, "weights": {"a": 1}}, r"unknown field\(s\) \['weights'\] at "
-     r"search.space.dropout.prior \(weights are for categorical entries\)"),
+    ("dropout", DROP, {"value": 0.2, "weights": {"a": 1}}, (r"unknown field\(s\) \['weights'\] at "
+     r"search.space.dropout.prior \(weights are for categorical entries\)")),
     ("dropout", DROP, 0.2, r"search.space.dropout.prior must be a mapping"),
-    ("optimizer", OPT, {"weights": {"adam": 2, "nadam": 1}}, r"search.space.optimizer.prior.weights names 'nadam', "
-     r"which is not among search.space.optimizer.choices \['adam', 'sgd', 'rmsprop'\]"),
-    ("optimizer", OPT, {"weights": {"adam": -1}}, r"search.space.optimizer.prior.weights.adam=-1: a weight must be "
-     r"a number >= 0"),
+    ("optimizer", OPT, {"weights": {"adam": 2, "nadam": 1}}, (r"search.space.optimizer.prior.weights names 'nadam', "
+     r"which is not among search.space.optimizer.choices \['adam', 'sgd', 'rmsprop'\]")),
+    ("optimizer", OPT, {"weights": {"adam": -1}}, (r"search.space.optimizer.prior.weights.adam=-1: a weight must be "
+     r"a number >= 0")),
     ("optimizer", OPT, {"weights": {"adam": 0, "sgd": 0}}, r"search.space.optimizer.prior.weights are all 0"),
-    ("optimizer", OPT, {"value": "adam"}, r"unknown field\(s\) \['value'\] at search.space.optimizer.prior; "
-     r"a categorical's prior takes weights"),
+    ("optimizer", OPT, {"value": "adam"}, (r"unknown field\(s\) \['value'\] at search.space.optimizer.prior; "
+     r"a categorical's prior takes weights")),
     ("optimizer", OPT, {"weights": {}}, r"search.space.optimizer.prior.weights must map choices to weights"),
+    ("optimizer", OPT, {"weights": {"adam": 3}}, (r"search.space.optimizer.prior.weights gives every choice it names "
+     r"the weight 3, .* so this prior is flat; weigh the others too, e.g. search.space.optimizer.prior.weights="
+     r"\{adam: 1, sgd: 1, rmsprop: 1\}")),
 ])
 def test_a_bad_prior_is_a_config_error_naming_its_key_and_fix(name, spec, prior, message):
     with pytest.raises(ConfigError, match=message):
@@ -64,8 +67,8 @@ def test_null_drops_a_prior_and_unlisted_choices_get_the_smallest_weight():
     assert entry("dropout", DROP, None).prior is None
     weights = entry("optimizer", OPT, {"weights": {"adam": 3, "sgd": 1.5}}).prior.weights
     assert weights == (("adam", 3.0), ("sgd", 1.5), ("rmsprop", 1.5))
-    assert entry("batch_size", {"type": "categorical", "choices": [32, 64]}, {"weights": {64: 2}}).prior.weights == (
-        (32, 2.0), (64, 2.0))
+    assert entry("batch_size", {"type": "categorical", "choices": [32, 64]}, {"weights": {32: 1, 64: 1}}).prior.weights == (
+        (32, 1.0), (64, 1.0))  # flat, as asked
 
 
 def within(draws: list[float], centre: float, half: float) -> float:
@@ -82,7 +85,7 @@ def test_a_strong_prior_concentrates_draws_and_a_flat_one_does_not():
     assert within([sample_prior(flat, rng) for _ in range(500)], 0.1, 0.05) < 0.3  # uniform: 20%
     weak = [sample_prior(entry("dropout", DROP, {"value": 0.1, "confidence": "low"}), rng) for _ in range(500)]
     assert within(weak, 0.1, 0.05) < within(draws, 0.1, 0.05)
-    assert prior_density(strong, 0.1) > 5 > 1 == prior_density(flat, 0.1) and prior_density(strong, 0.45) < 0.1
+    assert prior_density(strong, 0.1) > 5 and prior_density(flat, 0.1) == 1 and prior_density(strong, 0.45) < 0.1
 
 
 def test_a_log_range_prior_is_centred_on_log_value_and_ints_keep_their_grid():

@@ -112,6 +112,11 @@ def _categorical(key: str, raw: Mapping, p: Param, drop: str) -> Prior:
     if not any(given.values()):
         raise ConfigError(f"{key}.weights are all 0: give at least one choice a positive weight, {drop}")
     rest = min(given.values())
+    if len(given) < len(p.choices) and len(set(given.values())) == 1:
+        raise ConfigError(f"{key}.weights gives every choice it names the weight {rest:g}, and a choice it leaves out "
+                          f"gets the smallest weight given, so this prior is flat; weigh the others too, e.g. "
+                          f"{key}.weights={{{', '.join(f'{c}: 1' for c in p.choices)}}} with a larger weight for "
+                          f"the favourite, {drop}")
     return Prior(weights=tuple((c, given.get(i, rest)) for i, c in enumerate(p.choices)))
 
 
@@ -186,5 +191,5 @@ def _snap(param: Param, x: float) -> Any:
         x = param.low + min(max(round((x - param.low) / param.step), 0), last) * param.step
     x = min(max(x, param.low), param.high)
     if param.type == "int":
-        return int(round(x))
+        return round(x)
     return round(x, 12) if param.step is not None else float(x)
