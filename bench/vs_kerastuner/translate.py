@@ -7,6 +7,7 @@ scale: ``fixed`` -> ``hp.Fixed``, ``int``/``float`` -> ``hp.Int``/``hp.Float``
 nested ``hp.conditional_scope`` blocks, so CNN-only entries exist only when
 ``arch`` is ``cnn``. The model is tuner's own (``tuner.models.build_model``,
 compiled by ``tuner.training.compile_model``): both tools train identical networks.
+A ``prior`` is not translated: tuner's priors are its own feature, KerasTuner's tuners sample as they do.
 
 Example::
 

@@ -129,7 +129,8 @@ def test_no_trial_is_pruned_at_its_last_epoch(make_cfg, epochs):
     cfg = make_cfg("+experiment=digits_mlp", f"search.space.epochs={epochs}", "search.n_trials=3",
                    "pruner=median", "pruner.n_startup_trials=1", "pruner.n_warmup_steps=1",
                    "search.space.learning_rate={type:float,low:1e-7,high:1e-2,log:true}",
-                   "search.enqueue=[{learning_rate:0.01},{learning_rate:1e-7},{learning_rate:1e-7}]")
+                   # the third differs from the second, or its enqueue is skipped as a duplicate and it is sampled
+                   "search.enqueue=[{learning_rate:0.01},{learning_rate:1e-7},{learning_rate:1e-7,dropout:0.0}]")
     run_study(cfg)
     trials = join_study(cfg).trials
     assert trials[1].intermediate_values[1] < trials[0].intermediate_values[1]  # the rule's case holds

@@ -3,6 +3,8 @@
 ``conf/sampler/grid.yaml`` points its ``_target_`` at ``grid``, which takes the raw ``search.space``
 (an interpolation in the config) and parses it.
 ``conf/sampler/cmaes.yaml`` goes through ``cmaes`` so a missing package is named.
+``conf/sampler/tpe.yaml`` builds ``PriorTPESampler``: Optuna's TPE whose startup trials are drawn from the
+space's priors (``tuner.search.prior``) instead of uniformly.
 ``conf/sampler/tpe_cost.yaml`` builds ``CostAwareTPESampler`` (experimental: the races found it picks no
 better models than TPE): TPE weighing expected improvement against each candidate's predicted seconds.
 
@@ -24,6 +26,7 @@ from optuna.trial import TrialState
 
 from tuner._compat.optuna import HookedTPESampler
 from tuner.errors import ConfigError
+from tuner.search.prior import sample_prior
 from tuner.search.space import Param, parse_space
 
 MAX_GRID_POINTS = 1_000_000
@@ -64,10 +67,59 @@ def grid_space(space: Mapping[str, Param]) -> dict[str, list[Any]]:
 def grid(space: Mapping[str, Any], seed: int | None = None) -> optuna.samplers.GridSampler:
     """Optuna's ``GridSampler`` over the categorical and stepped entries of ``space`` (the raw ``search.space``
     or an already parsed one; fixed entries are left out)."""
-    # a space of a user's builder (model.builder) may hold keys of its own: the run checked the space by its
-    # model's rules before it built the sampler, and a grid needs only each entry's values
-    parsed = space if all(isinstance(p, Param) for p in space.values()) else parse_space(space, user_builder=True)
-    return optuna.samplers.GridSampler(grid_space(parsed), seed=seed)
+    return optuna.samplers.GridSampler(grid_space(parsed(space)), seed=seed)
+
+
+def parsed(space: Mapping[str, Any]) -> dict[str, Param]:
+    """``space`` parsed, unless it already is. A space of a user's builder (model.builder) may hold keys of its own:
+    the run checked the space by its model's rules before it built the sampler, which needs only each entry."""
+    if all(isinstance(p, Param) for p in space.values()):
+        return dict(space)
+    return parse_space(space, user_builder=True)
+
+
+class PriorTPESampler(HookedTPESampler):
+    """Optuna's TPE whose first ``n_startup_trials`` draw each entry of ``space`` from its prior
+    (``tuner.search.prior.sample_prior``) instead of uniformly; entries without a prior, and every trial after
+    the startup, are drawn as ``TPESampler`` draws them. ``space`` is the raw ``search.space`` or a parsed one.
+
+    Optuna 5's TPE counts COMPLETE and PRUNED trials toward its startup and models both: pruned trials rank
+    below complete ones by the step they reached, then by their value there (``_tpe.sampler._split_trials``).
+    A prior draw that the trial's distribution does not hold (a user's builder suggesting another range) falls
+    back to TPE's own.
+
+    Example::
+
+        sampler = PriorTPESampler(space=cfg.search.space, seed=0, n_startup_trials=3)
+    """
+
+    def __init__(self, *args: Any, space: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._space = parsed(space) if space else {}
+        self._prior_rng = np.random.default_rng(kwargs.get("seed"))
+
+    def reseed_rng(self) -> None:
+        super().reseed_rng()
+        self._prior_rng = np.random.default_rng()
+
+    def sample_independent(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, param_name: str,
+                           param_distribution: optuna.distributions.BaseDistribution) -> Any:
+        p = self._space.get(param_name)
+        if p is not None and p.prior is not None and self._starting(study):
+            value = sample_prior(p, self._prior_rng)
+            if _holds(param_distribution, value):
+                return value
+        return super().sample_independent(study, trial, param_name, param_distribution)
+
+    def _starting(self, study: optuna.Study) -> bool:
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        return len(finished) < self._n_startup_trials
+
+
+def _holds(dist: optuna.distributions.BaseDistribution, value: Any) -> bool:
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return any(value == c and type(value) is type(c) for c in dist.choices)
+    return dist.low <= value <= dist.high
 
 
 def require(module: str, what: str) -> None:

@@ -6,6 +6,9 @@ Each entry is either a plain value that pins a hyperparameter or a spec::
     dropout: {type: float, low: 0.0, high: 0.5, step: 0.1}
     optimizer: {type: categorical, choices: [adam, sgd]}
     filters: {type: int, low: 8, high: 64, when: {arch: cnn}}
+    learning_rate: {type: float, low: 1.0e-4, high: 1.0e-2, log: true, prior: {value: 1.0e-3, confidence: medium}}
+
+A ``prior`` (``tuner.search.prior``) says where good values are believed to lie; ``prior: null`` is none.
 
 CNN-only hyperparameters carry an implicit ``when: {arch: cnn}``. Parsing needs
 neither Optuna nor data, so a bad space fails before anything is loaded.
@@ -53,7 +56,7 @@ class Param:
     step: float | None = None
     choices: tuple[Any, ...] = ()
     when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    prior: Prior | None = None  # where the best value is expected (search.space.<name>.prior)
+    prior: Prior | None = None  # None: flat (search.space.<name>.prior)
 
     def active(self, values: Mapping[str, Any]) -> bool:
         """Whether this entry exists, given the values chosen so far."""
@@ -114,6 +117,9 @@ def _parse_entry(name: str, spec: Any, user_builder: bool = False) -> Param:
         raise ConfigError(f"unknown field(s) {sorted(unknown)} at {key}; a spec takes: {', '.join(sorted(SPEC_KEYS))}")
     when = {**implicit, **_parse_when(key, spec.get("when"), user_builder)}
     kind = spec.get("type")
+    if kind is None and "prior" in spec and not {"low", "high", "choices"} & set(spec):
+        raise ConfigError(f"{key}.prior: a pinned value carries no prior; give {key} a range or choices to search "
+                          f"({{type: ..., low: ..., high: ..., prior: ...}}), or drop the prior: '~{key}.prior'")
     if kind not in SPEC_TYPES:
         raise ConfigError(f"unknown type '{kind}' at {key}.type; choose one of: {', '.join(SPEC_TYPES)}")
     if kind == "categorical":

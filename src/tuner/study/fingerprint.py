@@ -52,7 +52,9 @@ def searched(space: Mapping[str, Any], goals: Goals) -> Parts:
 
 
 def _entries(space: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [dataclasses.asdict(p) for _, p in sorted(space.items())]
+    """Each entry as a dict, without its ``prior``: a prior says where the sampler looks first, not what a trial's
+    value means (like the sampler itself), so changing one does not refuse a resume, and old studies keep their hash."""
+    return [{k: v for k, v in dataclasses.asdict(p).items() if k != "prior"} for _, p in sorted(space.items())]
 
 
 def trained_on(data: DataConfig, seed: int, model: Mapping[str, Any], dataset: Dataset | None = None) -> Parts:
