@@ -225,7 +225,7 @@ def test_a_resumed_study_promotes_again_what_a_killed_worker_did_not_finish(tmp_
       "search.direction=[maximize,minimize]"], "sampler=priorband ranks configurations by one objective"),
     (["sampler=priorband", "pruner=priorband", "sampler.eta=1"], "sampler.eta=1 must be a whole number >= 2"),
     (["sampler=priorband", "pruner=priorband", "+search.space.dropout.prior={value:0.9}"],
-     "search.space.dropout.prior.value=0.9 must be a number in"),
+     "search.space.dropout.prior.value=0.9 is outside search.space.dropout"),
 ])
 def test_bad_setups_are_config_errors(overrides, message):
     with pytest.raises(ConfigError, match=message):
