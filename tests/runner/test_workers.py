@@ -43,6 +43,19 @@ def test_a_worker_is_replaced_after_trials_per_worker(make_cfg):
     assert_one_parent(cfg.tracking.uri, cfg.name, 3)
 
 
+def test_a_worker_counts_priorband_rungs_by_their_budget(make_cfg):
+    # rung 0 of two costs a third of a full trial: the three rung-0 trials count as one, then the worker is replaced
+    from tuner.search.priorband import rung_of
+
+    cfg = make_cfg("+experiment=digits_mlp", "sampler=priorband", "pruner=priorband", "sampler.rungs=2",
+                   "search.space.epochs=3", "search.n_trials=4", "search.trials_per_worker=1")
+    run_study(cfg)
+    trials = join_study(cfg).trials
+    assert [rung_of(t).index for t in trials] == [0, 0, 0, 1]
+    pids = [t.user_attrs["worker_pid"] for t in trials]
+    assert pids[0] == pids[1] == pids[2] != pids[3]
+
+
 @pytest.mark.timeout(120)
 def test_by_default_a_long_run_recycles_its_process_and_null_keeps_one(make_cfg):
     from tuner import app

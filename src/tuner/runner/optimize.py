@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from fractions import Fraction
 from datetime import datetime
 from typing import Any, Callable, NamedTuple
 
@@ -28,7 +29,7 @@ from tuner.runner.coordinate import guard_slot, stale_callback, wait_for_slot
 from tuner.runner.objective import Context, make_objective
 from tuner.runner.plan import Plan
 from tuner.search import Param, check_flip, first_values, misfit_of, parse_space
-from tuner.search.priorband import check_setup as check_bands
+from tuner.search.priorband import check_setup as check_bands, trial_cost
 from tuner.study import finished_count, join_study, trained_on
 from tuner.study.ranking import BestSoFar, EndedTrials, end_order
 from tuner.study.records import FAIL_REASON, SURPLUS
@@ -89,7 +90,8 @@ def open_tracked(plan: Plan, prepared: Prepared, data: Dataset) -> tuple[optuna.
 def optimize(study: optuna.Study, ctx: Context, progress: bool = True, max_trials: int | None = None) -> bool:
     """Run trials until ``search.n_trials`` are finished (by this and any other worker) or time is up.
 
-    Returns True when it stopped because this process ran ``max_trials`` trials.
+    Returns True when it stopped because this process ran ``max_trials`` trials, each counted by its share of a
+    full trial's budget (a rung of ``sampler=priorband`` by its budget, any other trial as 1).
     """
     search = ctx.plan.search
     budget, timeout = search.n_trials, search.timeout
@@ -99,19 +101,22 @@ def optimize(study: optuna.Study, ctx: Context, progress: bool = True, max_trial
     bar = tqdm(total=budget, initial=finished_count(study), desc=ctx.plan.study.name, unit="trial",
                dynamic_ncols=True, disable=not progress)
     failures, best_so_far = FailureGuard(search.max_failures), BestSoFar()
-    ran = 0
+    ran = Fraction(0)
+
+    def reached(ran: Fraction) -> bool:
+        return max_trials is not None and ran >= max_trials
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         nonlocal ran
         if trial.user_attrs.get(SURPLUS):
             return
-        ran += 1
+        ran += trial_cost(trial)
         failures(study, trial)
         bar.update(max(0, finished_count(study) - bar.n))  # counts other workers' trials too
         best = best_so_far(study)
         if best:
             bar.set_postfix({ctx.plan.metric: f"{best.values[0]:.4f}"})
-        if failures.tripped or ran == max_trials or not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
+        if failures.tripped or reached(ran) or not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
             study.stop()
 
     try:
@@ -125,7 +130,7 @@ def optimize(study: optuna.Study, ctx: Context, progress: bool = True, max_trial
     finally:
         bar.close()
     failures.raise_if_tripped()
-    return ran == max_trials and finished_count(study) < budget
+    return reached(ran) and finished_count(study) < budget
 
 
 def _context_of(err: BaseException, kind: type[BaseException]) -> BaseException | None:

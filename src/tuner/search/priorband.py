@@ -91,6 +91,16 @@ def rung_of(trial: Any) -> Rung | None:
     return Rung(int(attrs[RUNG]), int(attrs[RUNGS]), int(attrs[ETA]))
 
 
+def trial_cost(trial: Any) -> Fraction:
+    """A trial's share of a full trial's training budget: its rung's budget, 1 outside ``sampler=priorband``.
+
+    ``search.trials_per_worker`` counts trials by this, so a worker running rung-0 trials of a ninth of the cost
+    is not replaced nine times as often (a fresh worker costs its start: Python, TensorFlow, the data, MLflow).
+    """
+    rung = rung_of(trial)
+    return Fraction(1) if rung is None else rung.budget
+
+
 class RungPruner(optuna.pruners.BasePruner):
     """``pruner=priorband``: never stops a trial inside its rung (the rungs are the pruning); a lower rung's trial
     ends PRUNED by itself once it has trained its budget."""
