@@ -48,6 +48,8 @@ class SearchConfig:
     timeout: Optional[float] = None
     n_workers: Optional[int] = None  # null: device.trials_per_gpu x the visible GPUs, 1 on a CPU
     trials_per_worker: Optional[int] = 20  # null: never replace a process (docs/decisions/fresh-worker-processes.md)
+    budget_plan: bool = True  # with timeout: size the planned trials' epochs to this machine (docs/decisions/budget-plan.md)
+    budget_min_share: float = 0.5  # the budget plan cuts a trial to no fewer than this share of its epochs
     storage: Optional[str] = None
     direction: Any = "maximize"  # a name, or a list of names for several metrics (see objectives())
     metric: Any = "val_accuracy"

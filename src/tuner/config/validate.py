@@ -49,6 +49,9 @@ def validate(cfg: DictConfig) -> None:
     if s.n_workers is not None and s.n_workers > s.n_trials:
         raise ConfigError(f"search.n_workers={s.n_workers} is more than search.n_trials={s.n_trials}: "
                           f"some workers would have nothing to do; use at most {s.n_trials}")
+    if not 0 < s.budget_min_share <= 1:
+        raise ConfigError(f"search.budget_min_share={s.budget_min_share}: give a share in (0, 1] of a trial's epochs "
+                          "(0.5: the budget plan cuts a trial to no fewer than half its epochs)")
     if s.trials_per_worker is not None and s.trials_per_worker < 1:
         raise ConfigError(f"search.trials_per_worker={s.trials_per_worker}: give at least 1, or null to keep "
                           "each worker for the whole run")

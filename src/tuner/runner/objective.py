@@ -36,6 +36,7 @@ from tuner.data import Dataset, digest, train_share
 from tuner.errors import DiskFull, TrialFailed, TunerError, disk_full
 from tuner.models.custom import model_builder, shipped
 from tuner.models.hyperparameters import value
+from tuner.runner import budget
 from tuner.runner.disk import SQLITE_FULL, full_folder, own_temp_folder, sqlite_file
 from tuner.runner.plan import Plan
 from tuner.search import Param, sample, trial_seed
@@ -65,6 +66,7 @@ class Context:
     parent_id: str
     deadline: float | None = None  # time.monotonic() when search.timeout runs out: a running trial stops there
     builder: Callable[..., Any] | None = field(default=None, repr=False)  # None: built from plan.model
+    out_of_time: bool = False  # the budget plan found no trial fits the time left: the search ends
 
     @functools.cached_property
     def dataset(self) -> DatasetInput:
@@ -102,7 +104,7 @@ def is_trial_failure(err: BaseException) -> bool:
     return not raised_by_tuner(err)
 
 
-class TrialRunner:
+class TrialRunner(budget.BudgetedTrial):
     """Runs one trial: ``run()`` calls ``begin``, ``fit`` (which calls ``on_epoch`` after every epoch) and
     always ``end``."""
 
@@ -124,6 +126,13 @@ class TrialRunner:
         self.started = time.perf_counter()
         self.rung: Rung | None = None  # sampler=priorband: the rung this trial trains at
         self.full_epochs = 0
+        self.fit_start: float | None = None
+        self.epoch_ends: list[float] = []  # time.perf_counter() at each epoch's end: this machine's speed
+        self.train_images = 0
+        self.no_time = ""  # the budget plan's reason when no trial fits the time left
+        self.probe: list[tuple[int, dict[str, float]]] | None = None  # epochs held back while they measure the machine
+        self.planned = 1  # the trials this one's budget plan is for (itself and the enqueued ones waiting)
+        self.probe_seconds = 0.0  # the measuring epochs' time, when the trial then started again with fewer
 
     def run(self) -> float | list[float]:
         """The whole trial; its value (or values, one per objective)."""
@@ -162,15 +171,23 @@ class TrialRunner:
             self.end(state, reason, pruned)
 
     def begin(self) -> None:
-        """Draw the hyperparameters and the seed, record them, open the trial's MLflow run."""
-        plan, trial = self.plan, self.trial
-        self.hp = sample(trial, self.ctx.space)
-        self.rung = rung_of(trial)
+        """Draw the hyperparameters and the seed, size the epochs to the time left, open the trial's MLflow run
+        (after the first epochs instead, when the budget plan must measure this machine on them first)."""
+        self.hp = sample(self.trial, self.ctx.space)
+        self.rung = rung_of(self.trial)
         if self.rung is not None:  # sampler=priorband: train the rung's share of the full trial
             self.full_epochs = int(self.hp["epochs"])
+        self.plan_budget()
+        if self.rung is not None:
             self.hp["epochs"] = self.rung.epochs(self.full_epochs)
-        fixed_seed = plan.search.trial_seed
-        self.seed = int(fixed_seed) if fixed_seed is not None else trial_seed(plan.seed, trial.number)
+        fixed_seed = self.plan.search.trial_seed
+        self.seed = int(fixed_seed) if fixed_seed is not None else trial_seed(self.plan.seed, self.trial.number)
+        if self.probe is None:
+            self.open_run()
+
+    def open_run(self) -> None:
+        """Record the hyperparameters, seed and replay command, and open the trial's MLflow run."""
+        plan, trial = self.plan, self.trial
         replay = records.replay_command(plan.study.name, trial.number, self.hp, self.seed, plan.overrides,
                                         plan.backend)
         trial.set_user_attr(records.HPARAMS, self.hp)
@@ -183,23 +200,36 @@ class TrialRunner:
         )
         trial.set_user_attr(records.MLFLOW_RUN_ID, self.run_id)
         self.ctx.tracker.log_dataset(self.run_id, self.ctx.dataset)
+        if self.no_time:
+            self.ctx.out_of_time = True
+            raise optuna.TrialPruned(f"budget plan: {self.no_time}: the search ends here")
+
+    def builder(self) -> Callable[..., Any]:
+        if self.ctx.builder is None:
+            self.ctx.builder = model_builder(self.plan.model)
+        return self.ctx.builder
 
     def fit(self) -> list[float]:
         """Build and train the model; its values for the objectives."""
         from tuner.models import describe, new_session
         from tuner.training import inference_ms, train
 
-        ctx, data = self.ctx, self.ctx.data
-        if ctx.builder is None:
-            ctx.builder = model_builder(self.plan.model)
+        data = self.ctx.data
         new_session(self.seed)
-        model = ctx.builder(self.hp, data.input_shape, data.n_classes, data.pixel_mean)
+        model = self.builder()(self.hp, data.input_shape, data.n_classes, data.pixel_mean)
         self.figures[records.N_PARAMS] = model.count_params()
         self.layer_table = describe(model)
         self.trial.set_user_attr(records.N_PARAMS, self.figures[records.N_PARAMS])
         if self.rung is not None:
             data = train_share(data, self.rung.data_fraction(self.full_epochs), self.plan.seed)
-        result = train(model, self.hp, data, self.on_epoch, monitor=self.metric)
+        self.train_images, self.fit_start = len(data.x_train), time.perf_counter()
+        try:
+            result = train(model, self.hp, data, self.on_epoch, monitor=self.metric)
+        except budget.Replan:  # the budget plan cut this trial's epochs after measuring its first: train it afresh
+            new_session(self.seed)
+            model = self.builder()(self.hp, data.input_shape, data.n_classes, data.pixel_mean)
+            self.epoch_ends, self.fit_start = [], time.perf_counter()
+            result = train(model, self.hp, data, self.on_epoch, monitor=self.metric)
         self.figures.update(epochs_run=result.epochs_run, train_seconds=result.seconds, **result.finals())
         if result.best_epoch is not None:  # early stopping restored this epoch's weights: its values count
             self.figures["best_epoch"] = result.best_epoch + 1
@@ -251,13 +281,18 @@ class TrialRunner:
 
     def on_epoch(self, epoch: int, logs: dict[str, float]) -> None:
         """Log the epoch, report it to the pruner, stop at the deadline or when pruned."""
-        self.ctx.tracker.log_epoch(self.run_id, epoch, logs)
-        self.epochs.append(logs)
+        self.epoch_ends.append(time.perf_counter())
         if self.metric not in logs:
             raise TrialFailed(f"metric {self.metric!r} missing from Keras logs {sorted(logs)}")
-        self.figures[records.EPOCHS_RUN] = epoch + 1
-        if self.prunable:
-            self.trial.report(logs[self.metric], epoch)  # step = epoch index, as Optuna's KerasPruningCallback
+        if self.probe is not None:  # the budget plan measures on these epochs before the run is opened
+            self.probe.append((epoch, logs))
+            if len(self.probe) < budget.PROBE_EPOCHS:
+                return
+            held, self.probe = self.probe, None
+            self.end_probe()  # raises budget.Replan when the trial starts again with fewer epochs
+            for number, values in held[:-1]:
+                self.record_epoch(number, values)
+        self.record_epoch(epoch, logs)
         # Neither the deadline nor a pruner stops a trial after its last epoch: that fit is paid for,
         # and finished, the trial counts (for the best and for the sampler).
         if epoch + 1 >= int(self.hp["epochs"]):
@@ -270,6 +305,14 @@ class TrialRunner:
         if self.prunable and self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: {self.metric}={logs[self.metric]:.4f}")
 
+    def record_epoch(self, epoch: int, logs: dict[str, float]) -> None:
+        """Log the epoch to MLflow and report it to the pruner."""
+        self.ctx.tracker.log_epoch(self.run_id, epoch, logs)
+        self.epochs.append(logs)
+        self.figures[records.EPOCHS_RUN] = epoch + 1
+        if self.prunable:
+            self.trial.report(logs[self.metric], epoch)  # step = epoch index, as Optuna's KerasPruningCallback
+
     def end(self, state: str, reason: str, pruned: str) -> None:
         """Record the trial's figures and outcome in Optuna and MLflow (linked to its logged model, if any).
 
@@ -277,10 +320,17 @@ class TrialRunner:
         the run; a full disk that keeps MLflow from closing it is a warning (the next run's reap closes it)."""
         self.figures[records.SECONDS] = time.perf_counter() - self.started
         stop = None
+        if not self.run_id and self.probe is not None and self.hp:  # it ended while measuring: its run still records it
+            self.probe = None
+            try:
+                self.open_run()
+            except optuna.TrialPruned:
+                pass
         try:
             for key in (records.SECONDS, records.EPOCHS_RUN):
                 if key in self.figures:
                     self.trial.set_user_attr(key, self.figures[key])
+            self.record_speed(self.figures[records.SECONDS])
             if reason:
                 self.trial.set_user_attr(records.FAIL_REASON, reason)
         except DiskFull as err:

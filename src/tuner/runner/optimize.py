@@ -116,7 +116,7 @@ def optimize(study: optuna.Study, ctx: Context, progress: bool = True, max_trial
         best = best_so_far(study)
         if best:
             bar.set_postfix({ctx.plan.metric: f"{best.values[0]:.4f}"})
-        if failures.tripped or reached(ran) or not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
+        if ctx.out_of_time or failures.tripped or reached(ran) or not wait_for_slot(study, budget, ctx.tracker, deadline=deadline):
             study.stop()
 
     try:

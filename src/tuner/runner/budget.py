@@ -1,0 +1,217 @@
+"""The budget plan: with ``search.timeout`` set, size what is still planned to this machine's speed and the time
+left (issue 23; why and how: docs/decisions/budget-plan.md).
+
+An experiment plans work in trials of a given number of epochs: its enqueued configurations (``search.enqueue``,
+the members ``export.ensemble`` averages), and with ``sampler=priorband`` its rungs. Tuned on one machine, that
+plan overruns the clock on a slower one: trials cut at the deadline are lost, and an ensemble has fewer members.
+So when a trial begins, the plan is checked against the time left, with the speed measured on this machine:
+
+- **Planned trials** (this enqueued trial and those still waiting, run ``search.n_workers`` at a time): if they
+  do not fit at their epochs, each trains fewer, down to ``search.budget_min_share`` of them; if even that does
+  not fit all of them, the last ones are dropped (each is pruned when its turn comes, with the reason), so that
+  those that run finish inside the time.
+- **A searched trial** (not enqueued; not a priorband rung): trains fewer epochs when its own would not finish in
+  the time left, down to the same share; below that it does not start, and the search ends (no trial is cut off
+  half-trained at the deadline: that time goes to the export).
+- **Priorband rungs**: a full trial's epochs are capped once, at the first trial with a measured speed, so that
+  one bracket (``eta`` ** (``rungs`` - 1) rung-0 trials, then their promotions: ``rungs`` full trials' worth of
+  training) fits the timeout; the rungs then follow from the full epochs as always. A trial under way at the
+  deadline is stopped there as before.
+
+A trial's learning-rate schedule spans the epochs it trains, so a shortened trial is a complete, shorter
+training: its value is honest and its replay command names its epochs. Speed is seconds per training image of an
+epoch (its validation included) and seconds of a trial outside its epochs, the medians over this study's finished
+trials. Before any trial has measured it, the first trial of a plan of several measures it on its first
+``PROBE_EPOCHS`` epochs, held back from MLflow and the pruner until the plan is made: if the trial must train
+fewer epochs, it starts again with them (``Replan``), so those epochs are the price of measuring.
+
+Example::
+
+    fit_plan(asked=20, planned=4, workers=1, seconds_left=58 * 60, epoch_s=61, overhead_s=20, min_share=0.5)
+    # Fit(epochs=13, trials=4, reason="...")
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import optuna
+
+log = logging.getLogger(__name__)
+
+SECONDS_PER_IMAGE = "tuner.seconds_per_image"  # trial user attr: seconds an epoch takes per training image
+OVERHEAD = "tuner.overhead_s"  # trial user attr: the trial's seconds outside its epochs (build, trace, log, save)
+ASKED_EPOCHS = "tuner.asked_epochs"  # trial user attr: the epochs the configuration asked for, when the plan cut them
+BUDGET_NOTE = "tuner.budget_plan"  # trial user attr: what the plan did to this trial and why
+FULL_EPOCHS_CAP = "tuner.full_epochs_cap"  # study user attr (priorband): the cap on a full trial's epochs, once set
+PROBE_EPOCHS = 2  # with no speed measured yet, a planned trial's first epochs measure it (the second is steady)
+SPEED_TRIALS = 5  # the speed is the median over this many of the latest finished trials
+SAFETY = 0.95  # plans fit in this share of the time left: a planned trial that overran would be cut at the deadline
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What a plan gives: epochs per planned trial (None: no trial fits), how many of the planned trials run."""
+
+    epochs: int | None
+    trials: int
+    reason: str
+
+    @property
+    def changed(self) -> bool:
+        return self.reason != ""
+
+
+@dataclass(frozen=True)
+class Speed:
+    seconds_per_image: float
+    overhead_s: float
+
+    def epoch_s(self, images: int) -> float:
+        return self.seconds_per_image * images
+
+
+def fit_plan(asked: int, planned: int, workers: int, seconds_left: float, epoch_s: float, overhead_s: float,
+             min_share: float) -> Fit:
+    """The epochs (at most ``asked``, at least ``min_share`` of it) for ``planned`` trials run ``workers`` at a
+    time to finish in ``SAFETY`` of ``seconds_left``; fewer trials when not all fit even at that floor."""
+    usable = seconds_left * SAFETY
+
+    def rounds(n: int) -> int:
+        return math.ceil(n / max(1, workers))
+
+    def need(epochs: int, n: int) -> float:
+        return rounds(n) * (epochs * epoch_s + overhead_s)
+
+    if need(asked, planned) <= usable:
+        return Fit(asked, planned, "")
+    floor = max(1, math.ceil(min_share * asked))
+    for n in range(planned, 0, -1):
+        epochs = min(asked, math.floor((usable / rounds(n) - overhead_s) / epoch_s))
+        if epochs >= floor:
+            what = f"{planned} planned trial{'s' if planned > 1 else ''}"
+            dropped = f", and {planned - n} of them dropped" if n < planned else ""
+            return Fit(epochs, n, f"{what} of {asked} epochs need{'s' if planned == 1 else ''} about {need(asked, planned) / 60:.1f} min at "
+                                  f"{epoch_s:.1f} s an epoch, {seconds_left / 60:.1f} min are left: {epochs} epochs "
+                                  f"each{dropped} (search.budget_min_share={min_share} keeps at least {floor})")
+    return Fit(None, 0, f"a trial of at least {floor} of its {asked} epochs needs about "
+                        f"{need(floor, 1) / 60:.1f} min at {epoch_s:.1f} s an epoch, {seconds_left / 60:.1f} min are "
+                        f"left (search.budget_min_share={min_share})")
+
+
+def bracket_cap(eta: int, rungs: int, workers: int, seconds: float, epoch_s: float, overhead_s: float) -> int:
+    """The most epochs (at least 1) a full priorband trial may train for one bracket to fit ``SAFETY`` of
+    ``seconds`` on ``workers``: ``eta**(rungs-1)`` rung-0 configurations and their promotions, ``rungs`` full
+    trials' worth of epochs in all, one overhead per trial."""
+    trials = sum(eta ** i for i in range(rungs))
+    epochs = math.floor((seconds * SAFETY * max(1, workers) - trials * overhead_s) / (rungs * epoch_s))
+    return max(1, epochs)
+
+
+def measured_speed(trials: Sequence[Any]) -> Speed | None:
+    """The medians of the latest finished trials' measured speed, None before any trial measured it."""
+    done = [t for t in trials if SECONDS_PER_IMAGE in t.user_attrs][-SPEED_TRIALS:]
+    if not done:
+        return None
+    return Speed(statistics.median(float(t.user_attrs[SECONDS_PER_IMAGE]) for t in done),
+                 statistics.median(float(t.user_attrs.get(OVERHEAD, 0.0)) for t in done))
+
+
+def epoch_speed(epoch_ends: Sequence[float], fit_start: float, images: int) -> float:
+    """Seconds per training image of one epoch: the median epoch after the first (which also traces the model),
+    the first alone when it is the only one."""
+    times = [b - a for a, b in zip([fit_start, *epoch_ends], epoch_ends)]
+    steady = times[1:] or times
+    return statistics.median(steady) / max(1, images)
+
+
+class BudgetedTrial:
+    """The budget plan's part of a trial (``tuner.runner.objective.TrialRunner`` is one): its epochs sized to the
+    time left when it begins, or after its first epochs measured the machine; its measured speed when it ends."""
+
+    def plan_budget(self) -> None:
+        """With ``search.timeout`` set, size this trial's epochs to the time left (the rules above)."""
+        search, deadline = self.plan.search, self.ctx.deadline
+        if deadline is None or not search.budget_plan:
+            return
+        study, trial = self.trial.study, self.trial
+        trials = study.get_trials(deepcopy=False)
+        speed = measured_speed(trials)
+        seconds_left = (deadline - time.monotonic())
+        workers, images = search.n_workers or 1, len(self.ctx.data.x_train)
+        if self.rung is not None:  # priorband: cap a full trial's epochs once, so that one bracket fits
+            cap = study.user_attrs.get(FULL_EPOCHS_CAP)
+            if cap is None and speed is not None:
+                cap = bracket_cap(self.rung.eta, self.rung.count, workers, seconds_left,
+                                         speed.epoch_s(images), speed.overhead_s)
+                study.set_user_attr(FULL_EPOCHS_CAP, cap)
+                log.info("budget plan: one priorband bracket fits full trials of at most %d epochs in the %.1f min "
+                         "left at %.1f s an epoch%s", cap, seconds_left / 60, speed.epoch_s(images),
+                         "" if cap >= self.full_epochs else f": full trials train {cap} epochs, not {self.full_epochs}")
+            if cap is not None and int(cap) < self.full_epochs:
+                self.cut_epochs(self.full_epochs, int(cap), f"one priorband bracket fits full trials of {cap} epochs")
+                self.full_epochs = int(cap)
+            return
+        asked = int(self.hp["epochs"])
+        enqueued = bool(study._storage.get_trial(trial._trial_id).system_attrs.get("fixed_params"))
+        planned = 1 + sum(t.state == optuna.trial.TrialState.WAITING for t in trials) if enqueued else 1
+        if speed is None:
+            if planned > 1 and asked > PROBE_EPOCHS:  # measure on this trial's first epochs, then decide
+                self.probe = []
+                self.planned = planned
+            return  # else a searched trial runs as asked; its epochs measure the machine for the next ones
+        self.apply(fit_plan(asked, planned, workers, seconds_left, speed.epoch_s(images), speed.overhead_s,
+                                   search.budget_min_share))
+
+    def apply(self, fit: Fit) -> None:
+        """Train the epochs ``fit`` gives (none fits: the trial is pruned and the search ends)."""
+        if fit.epochs is None:
+            self.no_time = fit.reason
+        elif fit.changed:
+            self.cut_epochs(int(self.hp["epochs"]), fit.epochs, fit.reason)
+            self.hp["epochs"] = fit.epochs
+
+    def end_probe(self) -> None:
+        """The first epochs measured this machine: plan this trial and the planned ones after it, open the run.
+        Raises ``Replan`` when this trial must train fewer epochs (it starts again, its schedule spanning
+        them: the measured epochs are not logged)."""
+        ends, started = self.epoch_ends, self.fit_start
+        per_image = epoch_speed(ends, started, self.train_images)
+        epoch_s = per_image * self.train_images
+        overhead = (started - self.started) + max(0.0, (ends[0] - started) - epoch_s)  # build, then tracing
+        seconds_left = (self.ctx.deadline - time.monotonic())
+        asked = int(self.hp["epochs"])
+        fit = fit_plan(asked, self.planned, self.plan.search.n_workers or 1, seconds_left, epoch_s, overhead,
+                              self.plan.search.budget_min_share)
+        log.info("budget plan: trial %d measured this machine on its first %d epochs: %.1f s an epoch of %d images",
+                 self.trial.number, len(ends), epoch_s, self.train_images)
+        self.probe_seconds = time.perf_counter() - started
+        self.apply(fit)
+        self.open_run()
+        if fit.epochs != asked:
+            raise Replan(fit.reason)
+
+    def cut_epochs(self, asked: int, epochs: int, reason: str) -> None:
+        """Record that the budget plan trains this trial ``epochs`` instead of ``asked``, and why."""
+        self.trial.set_user_attr(ASKED_EPOCHS, asked)
+        self.trial.set_user_attr(BUDGET_NOTE, reason)
+        log.info("trial %d: budget plan: %d epochs instead of %d: %s", self.trial.number, epochs, asked, reason)
+
+    def record_speed(self, seconds: float) -> None:
+        """Record this trial's measured speed (``seconds``: its whole time) for the plans of the trials after it."""
+        if not self.epoch_ends or self.fit_start is None:
+            return
+        per_image = epoch_speed(self.epoch_ends, self.fit_start, self.train_images)
+        self.trial.set_user_attr(SECONDS_PER_IMAGE, per_image)
+        overhead = seconds - self.probe_seconds - len(self.epoch_ends) * per_image * self.train_images
+        self.trial.set_user_attr(OVERHEAD, max(0.0, overhead))
+
+
+class Replan(Exception):
+    """Raised from a trial's epoch hook when the budget plan, having measured the machine on the trial's first
+    epochs, cuts its epochs: the trial trains again from the start, its schedule spanning the new epochs."""

@@ -1,0 +1,172 @@
+"""The budget plan (issue 23, point 4): with search.timeout, the planned trials are sized to this machine's speed."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import optuna
+import pytest
+
+from tuner import app
+from tuner.app import join_study, run_study
+from tuner.data import load_dataset
+from tuner.runner import budget
+from tuner.runner.budget import fit_plan
+from tuner.runner.objective import Context, TrialRunner
+from tuner.search import sample
+from tuner.search.priorband import rung_of
+from tuner.study import records
+
+
+def test_a_plan_that_fits_is_left_alone():
+    fit = fit_plan(asked=20, planned=4, workers=1, seconds_left=3600, epoch_s=40, overhead_s=30, min_share=0.5)
+    assert (fit.epochs, fit.trials, fit.changed) == (20, 4, False)
+
+
+def test_a_plan_that_overruns_trains_fewer_epochs_in_every_planned_trial():
+    # the issue's slower machine: 61 s an epoch, four 20-epoch trials, 58 minutes left
+    fit = fit_plan(asked=20, planned=4, workers=1, seconds_left=58 * 60, epoch_s=61, overhead_s=20, min_share=0.5)
+    assert fit.trials == 4 and fit.epochs == 13  # floor((0.95 * 3480 / 4 - 20) / 61)
+    usable = budget.SAFETY * 58 * 60
+    assert 4 * (fit.epochs * 61 + 20) <= usable < 4 * ((fit.epochs + 1) * 61 + 20)
+    assert "13 epochs each" in fit.reason and "search.budget_min_share=0.5" in fit.reason
+
+
+def test_below_the_floor_the_last_planned_trials_are_dropped_and_below_one_none_runs():
+    fit = fit_plan(asked=20, planned=4, workers=1, seconds_left=30 * 60, epoch_s=61, overhead_s=20, min_share=0.75)
+    assert fit.trials == 1 and fit.epochs >= 15 and "3 of them dropped" in fit.reason
+    fit = fit_plan(asked=20, planned=4, workers=1, seconds_left=30 * 60, epoch_s=61, overhead_s=20, min_share=0.5)
+    assert (fit.trials, fit.epochs) == (2, 13)  # two at 13 epochs fit; three would get 9, under the floor of 10
+    none = fit_plan(asked=20, planned=1, workers=1, seconds_left=5 * 60, epoch_s=61, overhead_s=20, min_share=0.5)
+    assert none.epochs is None and none.trials == 0 and "at least 10 of its 20 epochs" in none.reason
+
+
+def test_workers_run_the_planned_trials_side_by_side():
+    alone = fit_plan(asked=20, planned=4, workers=1, seconds_left=2600, epoch_s=60, overhead_s=0, min_share=0.5)
+    two = fit_plan(asked=20, planned=4, workers=2, seconds_left=2600, epoch_s=60, overhead_s=0, min_share=0.5)
+    assert alone.epochs == 10 and two.epochs == 20 and not two.changed
+
+
+def test_a_priorband_bracket_caps_the_full_epochs_to_fit():
+    # eta 3, 3 rungs: 13 trials, 3 full trials' worth of epochs, in 95% of the time
+    assert budget.bracket_cap(3, 3, 1, seconds=600, epoch_s=10, overhead_s=0) == 19  # 570 // 30
+    assert budget.bracket_cap(3, 3, 1, seconds=600, epoch_s=10, overhead_s=10) == 14  # (570 - 130) // 30
+    assert budget.bracket_cap(3, 3, 2, seconds=600, epoch_s=10, overhead_s=10) == 33  # (1140 - 130) // 30
+    assert budget.bracket_cap(3, 3, 1, seconds=10, epoch_s=10, overhead_s=10) == 1
+
+
+def test_speed_is_the_steady_epoch_per_image_and_the_median_of_the_latest_trials():
+    assert budget.epoch_speed([5.0, 7.0, 9.5, 11.5], fit_start=0.0, images=100) == pytest.approx(0.02)
+    assert budget.epoch_speed([5.0], fit_start=1.0, images=100) == pytest.approx(0.04)
+    study = optuna.create_study()
+    for per_image, overhead in [(9.0, 9.0), (0.1, 1.0), (0.2, 2.0), (0.3, 3.0), (0.4, 4.0), (0.5, 5.0)]:
+        study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={budget.SECONDS_PER_IMAGE: per_image,
+                                                                          budget.OVERHEAD: overhead}))
+    assert budget.measured_speed(optuna.create_study().trials) is None
+    speed = budget.measured_speed(study.trials)  # the first trial is older than the latest five
+    assert (speed.seconds_per_image, speed.overhead_s) == (pytest.approx(0.3), pytest.approx(3.0))
+
+
+def _runner(cfg, study: optuna.Study, seconds_left: float) -> TrialRunner:
+    """A TrialRunner for the study's next trial, its hyperparameters drawn, ``seconds_left`` on the clock."""
+    plan = app.plan(cfg)
+    space = app.prepare(cfg).space
+    ctx = Context(plan, space, load_dataset(cfg.data, cfg.seed), tracker=None, parent_id="",
+                  deadline=time.monotonic() + seconds_left)
+    runner = TrialRunner(ctx, study.ask())
+    runner.hp = sample(runner.trial, space)
+    return runner
+
+
+def _measured(study: optuna.Study, epoch_s: float, overhead_s: float, images: int) -> None:
+    study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={budget.SECONDS_PER_IMAGE: epoch_s / images,
+                                                                      budget.OVERHEAD: overhead_s}))
+
+
+def test_a_planned_trial_is_cut_by_the_measured_speed_and_says_why(make_cfg, caplog):
+    cfg = make_cfg("+experiment=digits_mlp", "search.space.epochs=20", "search.timeout=3600")
+    images = len(load_dataset(cfg.data, cfg.seed).x_train)
+    study = optuna.create_study(direction="maximize")
+    _measured(study, epoch_s=61.0, overhead_s=20.0, images=images)
+    for width in (8, 12, 16, 10):
+        study.enqueue_trial({"width": width})
+    runner = _runner(cfg, study, seconds_left=58 * 60 / budget.SAFETY)
+    with caplog.at_level(logging.INFO, logger="tuner.runner"):
+        runner.plan_budget()
+    assert runner.hp["epochs"] == 13 and not runner.no_time  # as the issue's slower machine: 4 trials fit at 13
+    attrs = study.trials[1].user_attrs
+    assert attrs[budget.ASKED_EPOCHS] == 20 and "13 epochs each" in attrs[budget.BUDGET_NOTE]
+    assert "budget plan: 13 epochs instead of 20" in caplog.text
+
+    fast = optuna.create_study(direction="maximize")  # a faster machine: the plan stands
+    _measured(fast, epoch_s=20.0, overhead_s=20.0, images=images)
+    for width in (8, 12):
+        fast.enqueue_trial({"width": width})
+    runner = _runner(cfg, fast, seconds_left=58 * 60)
+    runner.plan_budget()
+    assert runner.hp["epochs"] == 20 and budget.ASKED_EPOCHS not in fast.trials[1].user_attrs
+
+
+def test_a_searched_trial_that_cannot_finish_does_not_start(make_cfg):
+    cfg = make_cfg("+experiment=digits_mlp", "search.space.epochs=20", "search.timeout=3600")
+    images = len(load_dataset(cfg.data, cfg.seed).x_train)
+    study = optuna.create_study(direction="maximize")
+    _measured(study, epoch_s=10.0, overhead_s=5.0, images=images)
+    runner = _runner(cfg, study, seconds_left=150 / budget.SAFETY)  # 14 epochs fit, not 20
+    runner.plan_budget()
+    assert runner.hp["epochs"] == 14
+    runner = _runner(cfg, study, seconds_left=60)  # not even the floor of 10 epochs
+    runner.plan_budget()
+    assert "at least 10 of its 20 epochs" in runner.no_time
+    off = make_cfg("+experiment=digits_mlp", "search.space.epochs=20", "search.timeout=3600", "search.budget_plan=false")
+    runner = _runner(off, study, seconds_left=60)
+    runner.plan_budget()
+    assert runner.hp["epochs"] == 20 and not runner.no_time
+
+
+def test_a_priorband_bracket_is_sized_once_for_the_study(make_cfg):
+    cfg = make_cfg("+experiment=digits_mlp", "sampler=priorband", "pruner=priorband", "search.space.epochs=18",
+                   "search.timeout=600")
+    images = len(load_dataset(cfg.data, cfg.seed).x_train)
+    study = optuna.create_study(direction="maximize", sampler=app.prepare(cfg).sampler)
+    _measured(study, epoch_s=10.0, overhead_s=0.0, images=images)
+    runner = _runner(cfg, study, seconds_left=301 / budget.SAFETY)  # 3 full trials' worth: 10 epochs a full trial
+    runner.rung, runner.full_epochs = rung_of(runner.trial), 18
+    runner.plan_budget()
+    assert runner.rung is not None and runner.full_epochs == 10 and study.user_attrs[budget.FULL_EPOCHS_CAP] == 10
+    later = _runner(cfg, study, seconds_left=30)  # the cap stands: it is not shrunk again as the clock runs down
+    later.rung, later.full_epochs = rung_of(later.trial), 18
+    later.plan_budget()
+    assert later.full_epochs == 10
+
+
+@pytest.mark.slow
+def test_an_overrunning_plan_is_measured_cut_and_finishes_inside_the_timeout(make_cfg, caplog):
+    # three enqueued 150-epoch trials where the clock allows far fewer epochs: the first measures the machine and is cut
+    cfg = make_cfg("+experiment=digits_mlp", "search.space.epochs=150", "search.n_trials=3", "search.timeout=45",
+                   "search.enqueue=[{width:8},{width:12},{width:16}]")
+    start = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="tuner.runner"):
+        run_study(cfg)
+    trials = join_study(cfg).trials
+    assert "budget plan: trial 0 measured this machine on its first 2 epochs" in caplog.text
+    first = trials[0]
+    assert first.state.name == "COMPLETE" and first.user_attrs[budget.ASKED_EPOCHS] == 150
+    assert 75 <= first.user_attrs[records.EPOCHS_RUN] < 150 and budget.SECONDS_PER_IMAGE in first.user_attrs
+    assert first.user_attrs[records.HPARAMS]["epochs"] == first.user_attrs[records.EPOCHS_RUN]  # the replay's too
+    for t in trials:  # each ran its planned epochs to the end, or was dropped by the plan: none cut half-trained
+        assert records.STOPPED_AT_DEADLINE not in t.user_attrs
+        assert t.state.name in ("COMPLETE", "PRUNED", "WAITING")  # PRUNED: dropped; WAITING: a resume runs it
+        if t.state.name == "COMPLETE":
+            assert t.user_attrs[records.EPOCHS_RUN] >= 75
+    assert time.monotonic() - start < 45 + 30
+
+
+@pytest.mark.parametrize("share", ["0", "1.5", "-0.2"])
+def test_a_share_outside_zero_to_one_is_refused_before_any_training(make_cfg, workdir, share):
+    from tuner.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"search.budget_min_share={float(share)}: give a share in \(0, 1\]"):
+        run_study(make_cfg("+experiment=digits_mlp", f"search.budget_min_share={share}"))
+    assert not (workdir / "experiments").exists()
