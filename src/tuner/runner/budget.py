@@ -134,6 +134,15 @@ class BudgetedTrial:
     """The budget plan's part of a trial (``tuner.runner.objective.TrialRunner`` is one): its epochs sized to the
     time left when it begins, or after its first epochs measured the machine; its measured speed when it ends."""
 
+    def __init__(self) -> None:
+        self.fit_start: float | None = None
+        self.epoch_ends: list[float] = []  # time.perf_counter() at each epoch's end: this machine's speed
+        self.train_images = 0
+        self.no_time = ""  # the budget plan's reason when no trial fits the time left
+        self.probe: list[tuple[int, dict[str, float]]] | None = None  # epochs held back while they measure the machine
+        self.planned = 1  # the trials this one's budget plan is for (itself and the enqueued ones waiting)
+        self.probe_seconds = 0.0  # the measuring epochs' time, when the trial then started again with fewer
+
     def plan_budget(self) -> None:
         """With ``search.timeout`` set, size this trial's epochs to the time left (the rules above)."""
         search, deadline = self.plan.search, self.ctx.deadline

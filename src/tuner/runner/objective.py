@@ -126,13 +126,7 @@ class TrialRunner(budget.BudgetedTrial):
         self.started = time.perf_counter()
         self.rung: Rung | None = None  # sampler=priorband: the rung this trial trains at
         self.full_epochs = 0
-        self.fit_start: float | None = None
-        self.epoch_ends: list[float] = []  # time.perf_counter() at each epoch's end: this machine's speed
-        self.train_images = 0
-        self.no_time = ""  # the budget plan's reason when no trial fits the time left
-        self.probe: list[tuple[int, dict[str, float]]] | None = None  # epochs held back while they measure the machine
-        self.planned = 1  # the trials this one's budget plan is for (itself and the enqueued ones waiting)
-        self.probe_seconds = 0.0  # the measuring epochs' time, when the trial then started again with fewer
+        super().__init__()
 
     def run(self) -> float | list[float]:
         """The whole trial; its value (or values, one per objective)."""
