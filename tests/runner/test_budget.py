@@ -15,7 +15,7 @@ from tuner.runner import budget
 from tuner.runner.budget import fit_plan
 from tuner.runner.objective import Context, TrialRunner
 from tuner.search import sample
-from tuner.search.priorband import rung_of
+from tuner.search.priorband import ETA, PROMOTED_FROM, RUNG, RUNGS, rung_of
 from tuner.study import records
 
 
@@ -130,6 +130,12 @@ def test_a_priorband_bracket_is_sized_once_for_the_study(make_cfg):
                    "search.timeout=600")
     images = len(load_dataset(cfg.data, cfg.seed).x_train)
     study = optuna.create_study(direction="maximize", sampler=app.prepare(cfg).sampler)
+    study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={  # one epoch, tracing in: no cap from it
+        budget.SECONDS_PER_IMAGE: 30.0 / images, budget.OVERHEAD: 0.0, budget.STEADY: False}))
+    first = _runner(cfg, study, seconds_left=301 / budget.SAFETY)
+    first.rung, first.full_epochs = rung_of(first.trial), 18
+    first.plan_budget()
+    assert first.full_epochs == 18 and budget.FULL_EPOCHS_CAP not in study.user_attrs
     _measured(study, epoch_s=10.0, overhead_s=0.0, images=images)
     runner = _runner(cfg, study, seconds_left=301 / budget.SAFETY)  # 3 full trials' worth: 10 epochs a full trial
     runner.rung, runner.full_epochs = rung_of(runner.trial), 18
@@ -139,6 +145,44 @@ def test_a_priorband_bracket_is_sized_once_for_the_study(make_cfg):
     later.rung, later.full_epochs = rung_of(later.trial), 18
     later.plan_budget()
     assert later.full_epochs == 10
+
+
+def _promoted(trial: optuna.Trial, rung: int, source: int) -> None:
+    """Mark ``trial`` as the promotion of trial number ``source`` to ``rung`` (of 3, eta 3)."""
+    for key, value in {RUNG: rung, RUNGS: 3, ETA: 3, PROMOTED_FROM: source}.items():
+        trial.set_user_attr(key, value)
+
+
+def test_a_promoted_rung_is_sized_by_its_own_configurations_speed(make_cfg, caplog):
+    # the study trains at 1 s an epoch, but this configuration measured 10 s an epoch at its lower rung (trial 3)
+    cfg = make_cfg("+experiment=digits_mlp", "sampler=priorband", "pruner=priorband", "search.space.epochs=18",
+                   "search.timeout=600")
+    images = len(load_dataset(cfg.data, cfg.seed).x_train)
+    study = optuna.create_study(direction="maximize", sampler=app.prepare(cfg).sampler)
+    study.set_user_attr(budget.FULL_EPOCHS_CAP, 18)  # the bracket's cap stands aside: 18 epochs fit
+    for _ in range(3):
+        _measured(study, epoch_s=1.0, overhead_s=0.0, images=images)
+    _measured(study, epoch_s=10.0, overhead_s=5.0, images=images)  # trial 3
+
+    def promoted(rung: int, seconds_left: float, source: int = 3) -> TrialRunner:
+        runner = _runner(cfg, study, seconds_left)
+        _promoted(runner.trial, rung, source)
+        runner.rung, runner.full_epochs = rung_of(runner.trial), 18
+        with caplog.at_level(logging.INFO, logger="tuner.runner"):
+            runner.plan_budget()
+        return runner
+
+    full = promoted(2, seconds_left=130 / budget.SAFETY)  # 12 of its 18 epochs (and 5 s more) fit at its speed
+    assert full.full_epochs == 12 and not full.no_time
+    assert full.trial.user_attrs[budget.ASKED_EPOCHS] == 18
+    assert full.trial.user_attrs[budget.BUDGET_NOTE].startswith("rung 3 of 3 (1 budget): ")
+    assert "budget plan: 12 epochs instead of 18" in caplog.text
+    assert "at least 9 of its 18 epochs" in promoted(2, seconds_left=60).no_time  # the floor does not fit: no start
+    assert promoted(1, seconds_left=100).no_time == ""  # rung 2: 6 epochs of 10 s and 5 s more fit in 95 s
+    assert promoted(1, seconds_left=60).no_time == ("rung 2 of 3 (1/3 budget) of 6 epochs needs about 1.1 min at "
+                                                    "10.0 s an epoch, 1.0 min are left")
+    fresh = promoted(2, seconds_left=60, source=full.trial.number)  # its lower rung measured nothing: the median
+    assert fresh.full_epochs == 18 and not fresh.no_time  # 18 epochs of 1 s fit
 
 
 @pytest.mark.slow

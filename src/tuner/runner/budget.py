@@ -13,10 +13,14 @@ So when a trial begins, the plan is checked against the time left, with the spee
 - **A searched trial** (not enqueued; not a priorband rung): trains fewer epochs when its own would not finish in
   the time left, down to the same share; below that it does not start, and the search ends (no trial is cut off
   half-trained at the deadline: that time goes to the export).
-- **Priorband rungs**: a full trial's epochs are capped once, at the first trial with a measured speed, so that
-  one bracket (``eta`` ** (``rungs`` - 1) rung-0 trials, then their promotions: ``rungs`` full trials' worth of
-  training) fits the timeout; the rungs then follow from the full epochs as always. A trial under way at the
-  deadline is stopped there as before.
+- **Priorband rungs**: a full trial's epochs are capped once, at the first trial with a steady measured speed
+  (from an epoch after the first: a one-epoch rung-0 trial's includes tracing the model), so that one bracket
+  (``eta`` ** (``rungs`` - 1) rung-0 trials, then their promotions: ``rungs`` full trials' worth of training)
+  fits the time left; the rungs then follow from the full epochs as always. Then each rung trial is checked
+  against the time left at its own configuration's speed (the one its lower rung measured; the study's before a
+  configuration has one): a full trial trains fewer epochs to finish, down to the same share; a full trial that
+  would still not finish, or a lower rung that would not finish its budget, does not start, and the search ends
+  (a rung cut at the deadline counts for nothing).
 
 A trial's learning-rate schedule spans the epochs it trains, so a shortened trial is a complete, shorter
 training: its value is honest and its replay command names its epochs. Speed is seconds per training image of an
@@ -42,10 +46,13 @@ from typing import Any, Sequence
 
 import optuna
 
+from tuner.search.priorband import PROMOTED_FROM
+
 log = logging.getLogger(__name__)
 
 SECONDS_PER_IMAGE = "tuner.seconds_per_image"  # trial user attr: seconds an epoch takes per training image
 OVERHEAD = "tuner.overhead_s"  # trial user attr: the trial's seconds outside its epochs (build, trace, log, save)
+STEADY = "tuner.speed_steady"  # trial user attr: its speed is an epoch after the first (False: one epoch, tracing in)
 ASKED_EPOCHS = "tuner.asked_epochs"  # trial user attr: the epochs the configuration asked for, when the plan cut them
 BUDGET_NOTE = "tuner.budget_plan"  # trial user attr: what the plan did to this trial and why
 FULL_EPOCHS_CAP = "tuner.full_epochs_cap"  # study user attr (priorband): the cap on a full trial's epochs, once set
@@ -113,13 +120,25 @@ def bracket_cap(eta: int, rungs: int, workers: int, seconds: float, epoch_s: flo
     return max(1, epochs)
 
 
-def measured_speed(trials: Sequence[Any]) -> Speed | None:
-    """The medians of the latest finished trials' measured speed, None before any trial measured it."""
-    done = [t for t in trials if SECONDS_PER_IMAGE in t.user_attrs][-SPEED_TRIALS:]
+def measured_speed(trials: Sequence[Any], steady: bool = False) -> Speed | None:
+    """The medians of the latest finished trials' measured speed, None before any trial measured it; ``steady``:
+    of trials that measured it on an epoch after the first only (a one-epoch trial's epoch includes tracing the
+    model, several times a steady epoch's seconds on a small model)."""
+    done = [t for t in trials if SECONDS_PER_IMAGE in t.user_attrs
+            and (not steady or t.user_attrs.get(STEADY, True))][-SPEED_TRIALS:]
     if not done:
         return None
     return Speed(statistics.median(float(t.user_attrs[SECONDS_PER_IMAGE]) for t in done),
                  statistics.median(float(t.user_attrs.get(OVERHEAD, 0.0)) for t in done))
+
+
+def promoted_speed(trials: Sequence[Any], source: int | None) -> Speed | None:
+    """The speed trial number ``source`` measured (the lower rung a priorband trial promotes), None if it has none:
+    a configuration's own speed, since a wide model trains slower than the study's median."""
+    if source is None:
+        return None
+    measured = [t for t in trials if t.number == source and SECONDS_PER_IMAGE in t.user_attrs]
+    return measured_speed(measured)
 
 
 def epoch_speed(epoch_ends: Sequence[float], fit_start: float, images: int) -> float:
@@ -153,18 +172,21 @@ class BudgetedTrial:
         speed = measured_speed(trials)
         seconds_left = (deadline - time.monotonic())
         workers, images = search.n_workers or 1, len(self.ctx.data.x_train)
-        if self.rung is not None:  # priorband: cap a full trial's epochs once, so that one bracket fits
-            cap = study.user_attrs.get(FULL_EPOCHS_CAP)
-            if cap is None and speed is not None:
+        if self.rung is not None:  # priorband: cap a full trial's epochs once (one bracket fits), fit this rung
+            cap, steady = study.user_attrs.get(FULL_EPOCHS_CAP), measured_speed(trials, steady=True)
+            if cap is None and steady is not None:
                 cap = bracket_cap(self.rung.eta, self.rung.count, workers, seconds_left,
-                                         speed.epoch_s(images), speed.overhead_s)
+                                  steady.epoch_s(images), steady.overhead_s)
                 study.set_user_attr(FULL_EPOCHS_CAP, cap)
                 log.info("budget plan: one priorband bracket fits full trials of at most %d epochs in the %.1f min "
-                         "left at %.1f s an epoch%s", cap, seconds_left / 60, speed.epoch_s(images),
+                         "left at %.1f s an epoch%s", cap, seconds_left / 60, steady.epoch_s(images),
                          "" if cap >= self.full_epochs else f": full trials train {cap} epochs, not {self.full_epochs}")
             if cap is not None and int(cap) < self.full_epochs:
                 self.cut_epochs(self.full_epochs, int(cap), f"one priorband bracket fits full trials of {cap} epochs")
                 self.full_epochs = int(cap)
+            own = promoted_speed(trials, self.trial.user_attrs.get(PROMOTED_FROM)) or steady or speed
+            if own is not None:
+                self.fit_rung(seconds_left, own, images, search.budget_min_share)
             return
         asked = int(self.hp["epochs"])
         enqueued = bool(study._storage.get_trial(trial._trial_id).system_attrs.get("fixed_params"))
@@ -176,6 +198,26 @@ class BudgetedTrial:
             return  # else a searched trial runs as asked; its epochs measure the machine for the next ones
         self.apply(fit_plan(asked, planned, workers, seconds_left, speed.epoch_s(images), speed.overhead_s,
                                    search.budget_min_share))
+
+    def fit_rung(self, seconds_left: float, speed: Speed, images: int, min_share: float) -> None:
+        """Size this priorband rung trial to the time left at ``speed``: a full trial trains fewer epochs down to
+        ``min_share`` of them; a rung that does not fit does not start (``no_time``)."""
+        rung = self.rung
+        assert rung is not None
+        if rung.full:
+            fit = fit_plan(self.full_epochs, 1, 1, seconds_left, speed.epoch_s(images), speed.overhead_s, min_share)
+            if fit.epochs is None:
+                self.no_time = f"{rung.describe()}: {fit.reason}"
+            elif fit.changed:
+                self.cut_epochs(self.full_epochs, fit.epochs, f"{rung.describe()}: {fit.reason}")
+                self.full_epochs = fit.epochs
+            return
+        epochs = rung.epochs(self.full_epochs)
+        epoch_s = speed.epoch_s(round(images * rung.data_fraction(self.full_epochs)))
+        need = epochs * epoch_s + speed.overhead_s
+        if need > seconds_left * SAFETY:
+            self.no_time = (f"{rung.describe()} of {epochs} epoch{'s' if epochs > 1 else ''} needs about "
+                            f"{need / 60:.1f} min at {epoch_s:.1f} s an epoch, {seconds_left / 60:.1f} min are left")
 
     def apply(self, fit: Fit) -> None:
         """Train the epochs ``fit`` gives (none fits: the trial is pruned and the search ends)."""
@@ -207,8 +249,9 @@ class BudgetedTrial:
 
     def cut_epochs(self, asked: int, epochs: int, reason: str) -> None:
         """Record that the budget plan trains this trial ``epochs`` instead of ``asked``, and why."""
-        self.trial.set_user_attr(ASKED_EPOCHS, asked)
-        self.trial.set_user_attr(BUDGET_NOTE, reason)
+        attrs = self.trial.user_attrs  # a priorband full trial may be cut twice: by the bracket's cap, by the clock
+        self.trial.set_user_attr(ASKED_EPOCHS, attrs.get(ASKED_EPOCHS, asked))
+        self.trial.set_user_attr(BUDGET_NOTE, "; ".join(filter(None, [attrs.get(BUDGET_NOTE), reason])))
         log.info("trial %d: budget plan: %d epochs instead of %d: %s", self.trial.number, epochs, asked, reason)
 
     def record_speed(self, seconds: float) -> None:
@@ -217,6 +260,7 @@ class BudgetedTrial:
             return
         per_image = epoch_speed(self.epoch_ends, self.fit_start, self.train_images)
         self.trial.set_user_attr(SECONDS_PER_IMAGE, per_image)
+        self.trial.set_user_attr(STEADY, len(self.epoch_ends) > 1)
         overhead = seconds - self.probe_seconds - len(self.epoch_ends) * per_image * self.train_images
         self.trial.set_user_attr(OVERHEAD, max(0.0, overhead))
 
