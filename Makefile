@@ -13,13 +13,23 @@ TORCH := 2.13.0
 DEB_PACKAGES := dataset-fashion-mnist chromium postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-fast export ui clean-outputs system-deps gpu-wheels
+.PHONY: run test test-fast export ui clean-outputs system-deps gpu-wheels constraints
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,jax]' torch==$(TORCH)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,jax]' torch==$(TORCH)
 	touch $(STAMP)
+
+# `make constraints`: rewrite constraints.txt from a fresh venv that installs tuner's ranges without it
+# (the newest versions they admit today), keeping the file's comment lines
+LOCK_VENV := /tmp/tuner-constraints-venv
+constraints:
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/pip install --quiet -e '.[test,jax]' torch==$(TORCH)
+	{ grep '^#' constraints.txt; $(LOCK_VENV)/bin/pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt && rm -rf $(LOCK_VENV)
 
 run: $(STAMP)
 	$(BIN)/python -m tuner +experiment=digits_cnn
