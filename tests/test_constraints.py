@@ -7,28 +7,15 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
-from packaging.requirements import Requirement
+from bench.gpu_wheels import read_pins
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parents[1]
+CONSTRAINTS = Path(__file__).resolve().parents[1] / "constraints.txt"
 # what pip freeze leaves out (the installers) and tuner itself (installed editable)
 NOT_FROZEN = frozenset({"pip", "setuptools", "wheel", "tuner"})
-
-
-def constraints() -> dict[str, str]:
-    pins = {}
-    for line in (ROOT / "constraints.txt").read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            req = Requirement(line)
-            (spec,) = req.specifier  # NAME==VERSION, nothing else
-            assert spec.operator == "==", line
-            pins[canonicalize_name(req.name)] = spec.version
-    return pins
 
 
 def test_the_venv_holds_exactly_the_constrained_versions() -> None:
     installed = {canonicalize_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
     installed = {name: version for name, version in installed.items() if name not in NOT_FROZEN}
-    assert constraints() == installed
-
+    assert {pin.key: pin.version for pin in read_pins(CONSTRAINTS)} == installed
