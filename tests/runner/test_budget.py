@@ -17,47 +17,48 @@ from tuner.runner.objective import Context, TrialRunner
 from tuner.search import sample
 from tuner.search.priorband import ETA, PROMOTED_FROM, RUNG, RUNGS, rung_of
 from tuner.study import records
+from tuner.tracking.tracker import Tracker
 
 
 def test_a_plan_that_fits_is_left_alone():
-    fit = fit_plan(asked=20, planned=4, workers=1, seconds_left=3600, epoch_s=40, overhead_s=30, min_share=0.5)
+    fit = fit_plan(asked=20, planned=4, workers=1, seconds_left=3700, epoch_s=40, overhead_s=30, min_share=0.5)
     assert (fit.epochs, fit.trials, fit.changed) == (20, 4, False)
 
 
 def test_a_plan_that_overruns_trains_fewer_epochs_in_every_planned_trial():
     # the issue's slower machine: 61 s an epoch, four 20-epoch trials, 58 minutes left
     fit = fit_plan(asked=20, planned=4, workers=1, seconds_left=58 * 60, epoch_s=61, overhead_s=20, min_share=0.5)
-    assert fit.trials == 4 and fit.epochs == 13  # floor((0.95 * 3480 / 4 - 20) / 61)
+    assert fit.trials == 4 and fit.epochs == 12  # floor((0.9 * 3480 / 4 - 20) / 61)
     usable = budget.SAFETY * 58 * 60
     assert 4 * (fit.epochs * 61 + 20) <= usable < 4 * ((fit.epochs + 1) * 61 + 20)
-    assert "13 epochs each" in fit.reason and "search.budget_min_share=0.5" in fit.reason
+    assert "12 epochs each" in fit.reason and "search.budget_min_share=0.5" in fit.reason
 
 
 def test_below_the_floor_the_last_planned_trials_are_dropped_and_below_one_none_runs():
     fit = fit_plan(asked=20, planned=4, workers=1, seconds_left=30 * 60, epoch_s=61, overhead_s=20, min_share=0.75)
     assert fit.trials == 1 and fit.epochs >= 15 and "3 of them dropped" in fit.reason
     fit = fit_plan(asked=20, planned=4, workers=1, seconds_left=30 * 60, epoch_s=61, overhead_s=20, min_share=0.5)
-    assert (fit.trials, fit.epochs) == (2, 13)  # two at 13 epochs fit; three would get 9, under the floor of 10
+    assert (fit.trials, fit.epochs) == (2, 12)  # two at 12 epochs fit; three would get 8, under the floor of 10
     none = fit_plan(asked=20, planned=1, workers=1, seconds_left=5 * 60, epoch_s=61, overhead_s=20, min_share=0.5)
     assert none.epochs is None and none.trials == 0 and "at least 10 of its 20 epochs" in none.reason
 
 
 def test_workers_run_the_planned_trials_side_by_side():
-    alone = fit_plan(asked=20, planned=4, workers=1, seconds_left=2600, epoch_s=60, overhead_s=0, min_share=0.5)
-    two = fit_plan(asked=20, planned=4, workers=2, seconds_left=2600, epoch_s=60, overhead_s=0, min_share=0.5)
+    alone = fit_plan(asked=20, planned=4, workers=1, seconds_left=2700, epoch_s=60, overhead_s=0, min_share=0.5)
+    two = fit_plan(asked=20, planned=4, workers=2, seconds_left=2700, epoch_s=60, overhead_s=0, min_share=0.5)
     assert alone.epochs == 10 and two.epochs == 20 and not two.changed
 
 
 def test_a_priorband_bracket_caps_the_full_epochs_to_fit():
-    # eta 3, 3 rungs: 13 trials, 3 full trials' worth of epochs, in 95% of the time
-    assert budget.bracket_cap(3, 3, 1, seconds=600, epoch_s=10, overhead_s=0) == 19  # 570 // 30
-    assert budget.bracket_cap(3, 3, 1, seconds=600, epoch_s=10, overhead_s=10) == 14  # (570 - 130) // 30
-    assert budget.bracket_cap(3, 3, 2, seconds=600, epoch_s=10, overhead_s=10) == 33  # (1140 - 130) // 30
+    # eta 3, 3 rungs: 13 trials, 3 full trials' worth of epochs, in 90% of the time
+    assert budget.bracket_cap(3, 3, 1, seconds=600, epoch_s=10, overhead_s=0) == 18  # 540 // 30
+    assert budget.bracket_cap(3, 3, 1, seconds=600, epoch_s=10, overhead_s=10) == 13  # (540 - 130) // 30
+    assert budget.bracket_cap(3, 3, 2, seconds=600, epoch_s=10, overhead_s=10) == 31  # (1080 - 130) // 30
     assert budget.bracket_cap(3, 3, 1, seconds=10, epoch_s=10, overhead_s=10) == 1
 
 
-def test_speed_is_the_steady_epoch_per_image_and_the_median_of_the_latest_trials():
-    assert budget.epoch_speed([5.0, 7.0, 9.5, 11.5], fit_start=0.0, images=100) == pytest.approx(0.02)
+def test_speed_is_the_mean_steady_epoch_per_image_and_the_median_of_the_latest_trials():
+    assert budget.epoch_speed([5.0, 7.0, 9.5, 11.5], fit_start=0.0, images=100) == pytest.approx(0.065 / 3)
     assert budget.epoch_speed([5.0], fit_start=1.0, images=100) == pytest.approx(0.04)
     study = optuna.create_study()
     for per_image, overhead in [(9.0, 9.0), (0.1, 1.0), (0.2, 2.0), (0.3, 3.0), (0.4, 4.0), (0.5, 5.0)]:
@@ -106,6 +107,52 @@ def test_a_planned_trial_is_cut_by_the_measured_speed_and_says_why(make_cfg, cap
     runner = _runner(cfg, fast, seconds_left=58 * 60)
     runner.plan_budget()
     assert runner.hp["epochs"] == 20 and budget.ASKED_EPOCHS not in fast.trials[1].user_attrs
+
+
+def _probed(runner: TrialRunner, build_s: float, epoch_s: float) -> None:
+    """The trial's first two epochs as if it had taken ``build_s`` to build, then ``epoch_s`` each (and 1 s more
+    the first, tracing the model)."""
+    runner.started, runner.fit_start, runner.train_images = 0.0, build_s, len(runner.ctx.data.x_train)
+    runner.epoch_ends = [build_s + 1 + epoch_s, build_s + 1 + 2 * epoch_s]
+
+
+def test_a_planned_trial_slower_than_the_study_plans_again_at_its_own_speed(make_cfg, caplog):
+    # the study's trials trained at 10 s an epoch: two planned 20-epoch trials fit, and each checks its own speed
+    cfg = make_cfg("+experiment=digits_mlp", "search.space.epochs=20", "search.timeout=3600")
+    images = len(load_dataset(cfg.data, cfg.seed).x_train)
+    study = optuna.create_study(direction="maximize")
+    _measured(study, epoch_s=10.0, overhead_s=20.0, images=images)
+
+    def planned(seconds_left: float) -> TrialRunner:
+        for width in (8, 12):
+            study.enqueue_trial({"width": width})
+        runner = _runner(cfg, study, seconds_left)
+        runner.ctx.tracker = Tracker(cfg.tracking.uri, cfg.name)
+        runner.plan_budget()
+        assert runner.hp["epochs"] == 20 and runner.probe == [] and not runner.run_id  # it fits: it checks
+        study.tell(study.ask(), 0.5)  # the other planned trial: out of the queue for the next check
+        return runner
+
+    seconds = 2 * (10 * 20 + 20) / budget.SAFETY + 5  # both planned trials fit at 10 s an epoch, 10 at 20 s
+    faster = planned(seconds)
+    _probed(faster, build_s=5.0, epoch_s=5.0)
+    faster.end_probe()  # no Replan: it goes on with its epochs so far
+    assert faster.hp["epochs"] == 20 and faster.run_id and faster.probe_seconds == 0.0
+
+    slower = planned(seconds)
+    _probed(slower, build_s=5.0, epoch_s=20.0)
+    with caplog.at_level(logging.INFO, logger="tuner.runner"), pytest.raises(budget.Replan):
+        slower.end_probe()
+    assert slower.hp["epochs"] == 10 and slower.run_id and slower.probe_seconds > 0
+    assert slower.trial.user_attrs[budget.ASKED_EPOCHS] == 20  # the epochs first asked: the floor is half of them
+    assert "trial 3 trains slower than the study's latest trials: 20.00 s an epoch" in caplog.text
+    assert "budget plan: 10 epochs instead of 20" in caplog.text
+
+    slowest = planned(seconds)
+    _probed(slowest, build_s=5.0, epoch_s=60.0)  # not even 10 epochs fit: it stops, and so does the search
+    with pytest.raises(optuna.TrialPruned, match="budget plan: a trial of at least 10 of its 20 epochs"):
+        slowest.end_probe()
+    assert slowest.ctx.out_of_time
 
 
 def test_a_searched_trial_that_cannot_finish_does_not_start(make_cfg):

@@ -27,12 +27,16 @@ training: its value is honest and its replay command names its epochs. Speed is 
 epoch (its validation included) and seconds of a trial outside its epochs, the medians over this study's finished
 trials. Before any trial has measured it, the first trial of a plan of several measures it on its first
 ``PROBE_EPOCHS`` epochs, held back from MLflow and the pruner until the plan is made: if the trial must train
-fewer epochs, it starts again with them (``Replan``), so those epochs are the price of measuring.
+fewer epochs, it starts again with them (``Replan``), so those epochs are the price of measuring. Later, each
+enqueued trial, and each searched trial the plan cut, checks its own speed the same way: a configuration can
+train slower than the study's latest trials (a wider model, a busier machine), and one planned at their speed
+would then be cut at the deadline. More than ``SLOWER`` slower, it is planned again at its own speed from the
+epochs first asked, and starts again only when its epochs no longer fit.
 
 Example::
 
     fit_plan(asked=20, planned=4, workers=1, seconds_left=58 * 60, epoch_s=61, overhead_s=20, min_share=0.5)
-    # Fit(epochs=13, trials=4, reason="...")
+    # Fit(epochs=12, trials=4, reason="...")
 """
 
 from __future__ import annotations
@@ -58,7 +62,8 @@ BUDGET_NOTE = "tuner.budget_plan"  # trial user attr: what the plan did to this 
 FULL_EPOCHS_CAP = "tuner.full_epochs_cap"  # study user attr (priorband): the cap on a full trial's epochs, once set
 PROBE_EPOCHS = 2  # with no speed measured yet, a planned trial's first epochs measure it (the second is steady)
 SPEED_TRIALS = 5  # the speed is the median over this many of the latest finished trials
-SAFETY = 0.95  # plans fit in this share of the time left: a planned trial that overran would be cut at the deadline
+SLOWER = 1.1  # a planned trial's own first steady epoch re-plans it when it is this much slower than the study's
+SAFETY = 0.9  # plans fit in this share of the time left: a planned trial that overran would be cut at the deadline
 
 
 @dataclass(frozen=True)
@@ -142,11 +147,11 @@ def promoted_speed(trials: Sequence[Any], source: int | None) -> Speed | None:
 
 
 def epoch_speed(epoch_ends: Sequence[float], fit_start: float, images: int) -> float:
-    """Seconds per training image of one epoch: the median epoch after the first (which also traces the model),
-    the first alone when it is the only one."""
+    """Seconds per training image of one epoch: the mean epoch after the first (which also traces the model),
+    the first alone when it is the only one. The mean, since a plan budgets a sum of epochs."""
     times = [b - a for a, b in zip([fit_start, *epoch_ends], epoch_ends)]
     steady = times[1:] or times
-    return statistics.median(steady) / max(1, images)
+    return statistics.fmean(steady) / max(1, images)
 
 
 class BudgetedTrial:
@@ -160,6 +165,7 @@ class BudgetedTrial:
         self.no_time = ""  # the budget plan's reason when no trial fits the time left
         self.probe: list[tuple[int, dict[str, float]]] | None = None  # epochs held back while they measure the machine
         self.planned = 1  # the trials this one's budget plan is for (itself and the enqueued ones waiting)
+        self.planned_speed: Speed | None = None  # the study's speed its plan was made at, when it checks its own
         self.probe_seconds = 0.0  # the measuring epochs' time, when the trial then started again with fewer
 
     def plan_budget(self) -> None:
@@ -196,8 +202,11 @@ class BudgetedTrial:
                 self.probe = []
                 self.planned = planned
             return  # else a searched trial runs as asked; its epochs measure the machine for the next ones
-        self.apply(fit_plan(asked, planned, workers, seconds_left, speed.epoch_s(images), speed.overhead_s,
-                                   search.budget_min_share))
+        fit = fit_plan(asked, planned, workers, seconds_left, speed.epoch_s(images), speed.overhead_s,
+                       search.budget_min_share)
+        self.apply(fit)
+        if fit.epochs is not None and (enqueued or fit.changed) and fit.epochs > PROBE_EPOCHS:
+            self.probe, self.planned, self.planned_speed = [], planned, speed  # check its own speed, then go on
 
     def fit_rung(self, seconds_left: float, speed: Speed, images: int, min_share: float) -> None:
         """Size this priorband rung trial to the time left at ``speed``: a full trial trains fewer epochs down to
@@ -230,22 +239,39 @@ class BudgetedTrial:
     def end_probe(self) -> None:
         """The first epochs measured this machine: plan this trial and the planned ones after it, open the run.
         Raises ``Replan`` when this trial must train fewer epochs (it starts again, its schedule spanning
-        them: the measured epochs are not logged)."""
+        them: the measured epochs are not logged).
+
+        A trial planned at the study's speed checks its own here (the study's unless its own is ``SLOWER``). It
+        goes on when its epochs still fit, the epochs it has trained counting as time it has; else it starts
+        again with the epochs a plan from now gives (never more than it trains)."""
         ends, started = self.epoch_ends, self.fit_start
         per_image = epoch_speed(ends, started, self.train_images)
         epoch_s = per_image * self.train_images
         overhead = (started - self.started) + max(0.0, (ends[0] - started) - epoch_s)  # build, then tracing
         seconds_left = (self.ctx.deadline - time.monotonic())
-        asked = int(self.hp["epochs"])
-        fit = fit_plan(asked, self.planned, self.plan.search.n_workers or 1, seconds_left, epoch_s, overhead,
-                              self.plan.search.budget_min_share)
-        log.info("budget plan: trial %d measured this machine on its first %d epochs: %.1f s an epoch of %d images",
-                 self.trial.number, len(ends), epoch_s, self.train_images)
-        self.probe_seconds = time.perf_counter() - started
+        epochs = int(self.hp["epochs"])
+        asked = int(self.trial.user_attrs.get(ASKED_EPOCHS, epochs))
+        study = self.planned_speed
+        if study is not None:  # the end of a trial (logging, saving) is in the study's overhead, not in the probe's
+            slower = epoch_s > SLOWER * study.epoch_s(self.train_images)  # else within one epoch's noise
+            if slower:
+                log.info("budget plan: trial %d trains slower than the study's latest trials: %.2f s an epoch of "
+                         "%d images on its first %d epochs, against %.2f s", self.trial.number, epoch_s,
+                         self.train_images, len(ends), study.epoch_s(self.train_images))
+            epoch_s, overhead = epoch_s if slower else study.epoch_s(self.train_images), max(overhead, study.overhead_s)
+        else:
+            log.info("budget plan: trial %d measured this machine on its first %d epochs: %.1f s an epoch of %d "
+                     "images", self.trial.number, len(ends), epoch_s, self.train_images)
+        workers, min_share = self.plan.search.n_workers or 1, self.plan.search.budget_min_share
+        go_on = fit_plan(asked, self.planned, workers, seconds_left + len(ends) * epoch_s, epoch_s, overhead, min_share)
+        if go_on.epochs is not None and go_on.epochs >= epochs:  # it finishes as planned: its epochs so far count
+            self.open_run()
+            return
+        fit = fit_plan(asked, self.planned, workers, seconds_left, epoch_s, overhead, min_share)  # starting again
+        self.probe_seconds = time.perf_counter() - started  # these epochs are trained again: not the trial's speed
         self.apply(fit)
         self.open_run()
-        if fit.epochs != asked:
-            raise Replan(fit.reason)
+        raise Replan(fit.reason)
 
     def cut_epochs(self, asked: int, epochs: int, reason: str) -> None:
         """Record that the budget plan trains this trial ``epochs`` instead of ``asked``, and why."""
