@@ -258,7 +258,9 @@ class BudgetedTrial:
                 log.info("budget plan: trial %d trains slower than the study's latest trials: %.2f s an epoch of "
                          "%d images on its first %d epochs, against %.2f s", self.trial.number, epoch_s,
                          self.train_images, len(ends), study.epoch_s(self.train_images))
-            epoch_s, overhead = epoch_s if slower else study.epoch_s(self.train_images), max(overhead, study.overhead_s)
+            else:
+                epoch_s = study.epoch_s(self.train_images)
+            overhead = max(overhead, study.overhead_s)
         else:
             log.info("budget plan: trial %d measured this machine on its first %d epochs: %.1f s an epoch of %d "
                      "images", self.trial.number, len(ends), epoch_s, self.train_images)
