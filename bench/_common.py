@@ -15,6 +15,7 @@ import os
 import platform
 import shlex
 import shutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,10 +90,16 @@ def command_line() -> str:
     return shlex.join(argv)
 
 
+def summary_sentence(doc: str | None) -> str | None:
+    """The first sentence of a docstring's first paragraph, its line breaks joined: what a benchmark measures.
+    Its first line alone would cut the sentence where the docstring wraps."""
+    paragraph = " ".join((doc or "").strip().split("\n\n")[0].split())
+    return re.split(r"(?<=\.)\s", paragraph, maxsplit=1)[0] or None
+
+
 def _script_summary() -> str | None:
-    """The first line of the running script's docstring: what the benchmark measures."""
-    doc = getattr(sys.modules.get("__main__"), "__doc__", None)
-    return doc.strip().splitlines()[0] if doc and doc.strip() else None
+    """The running script's summary sentence (``summary_sentence`` of its docstring)."""
+    return summary_sentence(getattr(sys.modules.get("__main__"), "__doc__", None))
 
 
 def save_results(name: str, figures: dict[str, Any], notes: str | None = None) -> Path:
@@ -100,7 +107,7 @@ def save_results(name: str, figures: dict[str, Any], notes: str | None = None) -
     machine and command line; return the file.
 
     ``name`` is the benchmark's (its script's) name. The file is ``bench/results/<name>-<date>-<time>.json``
-    (or under ``$TUNER_BENCH_RESULTS``), described by the first line of the script's docstring. Commit it,
+    (or under ``$TUNER_BENCH_RESULTS``), described by the first sentence of the script's docstring. Commit it,
     then ``python -m bench.render`` puts it in docs/benchmarks.md.
     """
     now = dt.datetime.now()
